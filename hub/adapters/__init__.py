@@ -1,0 +1,1 @@
+"""Implementations of the service ports: memory twins and the real services."""

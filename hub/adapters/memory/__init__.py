@@ -1,0 +1,1 @@
+"""In-memory adapters: the embedded default and the unit-test wiring."""

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters over one asyncpg pool."""

@@ -1,0 +1,165 @@
+"""Settings, read once from HUB_* environment variables into a frozen object.
+
+A bad value stops start-up with a message that names the variable. Defaults match the embedded
+mode; docker-compose.yml sets the service URLs.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TypeVar
+
+from hub.domain.money import parse_money
+
+T = TypeVar("T")
+
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A HUB_* variable has a value Hub cannot use."""
+
+
+class Mode(enum.StrEnum):
+    EMBEDDED = "embedded"  # everything in one process, in memory
+    SERVICES = "services"  # at least one real service configured
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int = 50051
+    database_url: str | None = None
+    redis_url: str | None = None
+    amqp_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_issuer: str = "hub"
+    jwt_audience: str = "hub-api"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    paper_cash: Decimal = Decimal("100000.00")
+    currency: str = "USD"
+    admin_emails: frozenset[str] = field(default_factory=frozenset)
+    login_limit_per_email: int = 5
+    login_limit_per_email_window_s: int = 900
+    login_limit_per_client: int = 60
+    login_limit_per_client_window_s: int = 60
+    max_body_bytes: int = 64 * 1024
+    demo: bool = True
+    log_level: str = "info"
+    log_json: bool = False
+
+    @property
+    def mode(self) -> Mode:
+        if self.database_url or self.redis_url or self.amqp_url:
+            return Mode.SERVICES
+        return Mode.EMBEDDED
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every HUB_* variable; raise ConfigError naming the first bad one."""
+        env = os.environ if env is None else env
+        r = _Reader(env)
+        settings = cls(
+            host=r.get("HUB_HOST", str, cls.host),
+            port=r.get("HUB_PORT", _port, cls.port),
+            grpc_port=r.get("HUB_GRPC_PORT", _port, cls.grpc_port),
+            database_url=r.get("HUB_DATABASE_URL", _url("postgres", "postgresql"), None),
+            redis_url=r.get("HUB_REDIS_URL", _url("redis", "rediss"), None),
+            amqp_url=r.get("HUB_AMQP_URL", _url("amqp", "amqps"), None),
+            jwt_secret=r.get("HUB_JWT_SECRET", str, None),
+            access_token_ttl_s=r.get("HUB_ACCESS_TOKEN_TTL", _positive, cls.access_token_ttl_s),
+            refresh_token_ttl_s=r.get("HUB_REFRESH_TOKEN_TTL", _positive, cls.refresh_token_ttl_s),
+            paper_cash=r.get("HUB_PAPER_CASH", _cash, cls.paper_cash),
+            currency=r.get("HUB_CURRENCY", _currency, cls.currency),
+            admin_emails=r.get("HUB_ADMIN_EMAILS", _emails, frozenset()),
+            login_limit_per_email=r.get("HUB_LOGIN_LIMIT_PER_EMAIL", _positive, 5),
+            login_limit_per_client=r.get("HUB_LOGIN_LIMIT_PER_CLIENT", _positive, 60),
+            max_body_bytes=r.get("HUB_MAX_BODY_BYTES", _positive, cls.max_body_bytes),
+            demo=r.get("HUB_DEMO", _bool, cls.demo),
+            log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),
+            log_json=r.get("HUB_LOG_JSON", _bool, cls.log_json),
+        )
+        if settings.mode is Mode.SERVICES:
+            secret = settings.jwt_secret
+            if secret is None or len(secret) < MIN_JWT_SECRET_LENGTH or len(set(secret)) < 8:
+                raise ConfigError(
+                    "HUB_JWT_SECRET is required when a service URL is set: give at least "
+                    f"{MIN_JWT_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 32`)"
+                )
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except (ValueError, ArithmeticError) as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from exc
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is a whole number from 0 to 65535")
+    return port
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _cash(raw: str) -> Decimal:
+    value = parse_money(raw)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value.quantize(Decimal("0.01"))
+
+
+def _currency(raw: str) -> str:
+    if len(raw) != 3 or not raw.isalpha():
+        raise ValueError("must be a three-letter ISO 4217 code")
+    return raw.upper()
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _level(raw: str) -> str:
+    if raw.lower() not in {"debug", "info", "warning", "error"}:
+        raise ValueError("must be debug, info, warning or error")
+    return raw.lower()
+
+
+def _emails(raw: str) -> frozenset[str]:
+    return frozenset(e.strip().lower() for e in raw.split(",") if e.strip())
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme = raw.split("://", 1)[0].split("+", 1)[0].lower()
+        if "://" not in raw or scheme not in schemes:
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse

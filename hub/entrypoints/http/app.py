@@ -1,0 +1,91 @@
+"""The ASGI application: routes from the operation tables, problem JSON for every error, and a
+lifespan that runs bootstrap() inside the server's event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import msgspec
+import structlog
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from hub.bootstrap import bootstrap
+from hub.config import Settings
+from hub.entrypoints.grpc.server import grpc_server
+from hub.entrypoints.http import account, auth, health, openapi
+from hub.entrypoints.http.metrics import HttpMetrics
+from hub.entrypoints.http.problems import problem
+from hub.entrypoints.http.routing import Operation, to_route
+
+log = structlog.get_logger("hub.http")
+
+_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
+
+
+def operations() -> list[Operation]:
+    return [*auth.OPERATIONS, *account.OPERATIONS, *health.OPERATIONS]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code == 404:
+        detail = f"no route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem(
+        exc.status_code,
+        _CODES.get(exc.status_code, "http_error"),
+        detail,
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # A bug, never the client's fault: log it whole, tell the client nothing internal.
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def create_app(settings: Settings, *, with_grpc: bool = False) -> Starlette:
+    """The API. `with_grpc` also serves gRPC on settings.grpc_port from the same loop."""
+    ops = operations()
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            container = await stack.enter_async_context(bootstrap(settings))
+            if with_grpc:
+                await stack.enter_async_context(
+                    grpc_server(container, settings.host, settings.grpc_port)
+                )
+            app.state.hub = container
+            yield
+
+    routes: list[BaseRoute] = [to_route(op) for op in ops]
+    routes += [
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/docs", openapi.docs, methods=["GET"]),
+        Mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(HttpMetrics, registry=registry)],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.registry = registry
+    app.state.openapi = msgspec.json.encode(openapi.build(ops))
+    return app

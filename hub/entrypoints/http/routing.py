@@ -1,0 +1,135 @@
+"""Declared operations: each REST route is a row (method, path, types, handler) from which both
+the Starlette route and its OpenAPI description are built, so the docs cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.bootstrap import Container
+from hub.domain.errors import Forbidden, HubError, InvalidToken
+from hub.domain.users import Role
+from hub.entrypoints.http.problems import from_hub_error, problem
+from hub.services.tokens import AccessClaims
+
+
+@dataclass(slots=True)
+class Call:
+    """What a handler gets: the request, the container, the caller, and the decoded body."""
+
+    request: Request
+    hub: Container
+    claims: AccessClaims | None
+    body: Any
+
+    @property
+    def user_id(self) -> UUID:
+        assert self.claims is not None, "handler of an authenticated operation"
+        return self.claims.user_id
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    request: type | None = None
+    response: type | None = None
+    status: int = 200
+    auth: bool = True
+    admin: bool = False
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    decoder: msgspec.json.Decoder[Any] | None = field(default=None, compare=False)
+
+
+def operation(method: str, path: str, handler: Handler, summary: str, **kw: Any) -> Operation:
+    request = kw.get("request")
+    decoder = msgspec.json.Decoder(request) if request is not None else None
+    return Operation(method, path, handler, summary, decoder=decoder, **kw)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("missing bearer token: send `Authorization: Bearer <access token>`")
+    return token.strip()
+
+
+def authenticate(request: Request, hub: Container) -> AccessClaims:
+    return hub.auth.authenticate(bearer_token(request))
+
+
+async def read_body(request: Request, limit: int) -> bytes | Response:
+    """The request body, or a 413 problem once it passes `limit` bytes (checked while reading,
+    so a lying Content-Length cannot get more through)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Response:
+    return problem(413, "payload_too_large", f"the request body exceeds {limit} bytes")
+
+
+def decode(op: Operation, raw: bytes) -> Any:
+    assert op.decoder is not None
+    if not raw.strip():
+        return problem(400, "malformed_json", "the request body is empty; a JSON object is expected")
+    try:
+        return op.decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return problem(422, "validation_error", str(exc))
+    except msgspec.DecodeError as exc:
+        return problem(400, "malformed_json", f"the request body is not valid JSON: {exc}")
+
+
+def encode(op: Operation, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status_code=op.status if op.status != 200 else 204)
+    return Response(msgspec.json.encode(result), op.status, media_type="application/json")
+
+
+def to_route(op: Operation) -> Route:
+    async def endpoint(request: Request) -> Response:
+        request.scope["hub.route"] = op.path  # for the metrics middleware
+        hub: Container = request.app.state.hub
+        try:
+            claims = authenticate(request, hub) if op.auth else None
+            if op.admin and (claims is None or claims.role is not Role.ADMIN):
+                raise Forbidden("this operation needs the admin role")
+            body: Any = None
+            if op.decoder is not None:
+                raw = await read_body(request, hub.settings.max_body_bytes)
+                if isinstance(raw, Response):
+                    return raw
+                body = decode(op, raw)
+                if isinstance(body, Response):
+                    return body
+            return encode(op, await op.handler(Call(request, hub, claims, body)))
+        except HubError as exc:
+            return from_hub_error(request, exc)
+
+    return Route(op.path, endpoint, methods=[op.method], name=f"{op.method} {op.path}")

@@ -1,0 +1,1 @@
+"""Use cases. They depend on ports (typing.Protocol), never on concrete adapters."""

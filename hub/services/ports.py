@@ -1,0 +1,68 @@
+"""The ports the use cases need. Each has a memory adapter and a real one that pass one contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from hub.domain.accounts import Account
+from hub.domain.tokens import RefreshToken
+from hub.domain.users import Role, User
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Store a new user; raise EmailTaken when the email exists."""
+
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def by_email(self, email: str) -> User | None: ...
+
+    async def set_role(self, email: str, role: Role) -> bool:
+        """Change a user's role; False when no such user."""
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def use(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        """Atomically mark a token used; return it as it was before, or None when unknown.
+
+        Of two concurrent calls with the same hash exactly one sees `used_at is None`.
+        """
+
+    async def revoke_family(self, family_id: UUID, now: datetime) -> None: ...
+
+
+class AccountRepository(Protocol):
+    async def add(self, account: Account) -> None: ...
+
+    async def for_user(self, user_id: UUID) -> Account | None: ...
+
+
+class UserAccountStore(Protocol):
+    """Registration writes a user and its account together, or neither."""
+
+    async def add_user_with_account(self, user: User, account: Account) -> None:
+        """Raise EmailTaken (and write nothing) when the email exists."""
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_s: int) -> int | None:
+        """Count one event; return seconds to wait when the limit is exceeded, else None."""
+
+    async def blocked(self, key: str, limit: int) -> int | None:
+        """Without counting: seconds to wait if the key is already at its limit, else None."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

@@ -1,0 +1,66 @@
+"""Access tokens: short-lived HS256 JWTs with sub, exp, iat, jti, role, issuer and audience."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+from hub.domain.errors import InvalidToken
+from hub.domain.users import Role
+
+ALGORITHM = "HS256"  # pinned: the verifier never trusts the header's "alg"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: UUID
+    role: Role
+    jti: str
+    expires_at: datetime
+
+
+class AccessTokens:
+    """Issues and verifies access JWTs."""
+
+    def __init__(self, secret: str, *, ttl: timedelta, issuer: str, audience: str) -> None:
+        self._secret = secret
+        self.ttl = ttl
+        self._issuer = issuer
+        self._audience = audience
+
+    def issue(self, user_id: UUID, role: Role, now: datetime) -> str:
+        claims = {
+            "sub": str(user_id),
+            "role": role.value,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["sub", "exp", "iat", "jti", "iss", "aud", "role"]},
+            )
+            return AccessClaims(
+                user_id=UUID(claims["sub"]),
+                role=Role(claims["role"]),
+                jti=str(claims["jti"]),
+                expires_at=datetime.fromtimestamp(claims["exp"]).astimezone(),
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("access token has expired") from exc
+        except (jwt.InvalidTokenError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidToken("access token is invalid") from exc

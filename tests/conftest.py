@@ -1,0 +1,47 @@
+"""Shared fixtures: where the real services are, and the rule that CI never skips them."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("HUB_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str) -> str:
+    """Return the URL of a real service, or skip; under CI=true a missing service fails."""
+    if _reachable(url):
+        return url
+    message = f"{name} is not reachable at {url}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (CI=true: integration tests never skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return require_service("PostgreSQL", POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return require_service("Redis", REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    return require_service("RabbitMQ", AMQP_URL)
