@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -205,8 +205,6 @@ async def _amqp_check(url: str, stack: AsyncExitStack) -> ReadinessCheck:
 
 
 async def _seed_demo(auth: AuthService) -> None:
-    try:
+    with suppress(EmailTaken):
         await auth.register(DEMO_EMAIL, DEMO_PASSWORD, "Demo Trader")
-    except EmailTaken:
-        pass
     log.info("demo user ready", email=DEMO_EMAIL)

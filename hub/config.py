@@ -159,7 +159,9 @@ def _url(*schemes: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         scheme = raw.split("://", 1)[0].split("+", 1)[0].lower()
         if "://" not in raw or scheme not in schemes:
-            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+            raise ValueError(
+                f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
         return raw
 
     return parse

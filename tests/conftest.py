@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
+
+from hub.adapters.postgres.database import create_pool
+from hub.adapters.postgres.migrations import migrate
 
 POSTGRES_URL = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -45,3 +51,36 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     return require_service("RabbitMQ", AMQP_URL)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}search_path={schema}"
+
+
+@pytest.fixture
+async def schema_url(postgres_url: str) -> AsyncIterator[str]:
+    """A database URL whose search_path is a new, migrated schema, dropped afterwards."""
+    schema = f"hub_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        url = with_search_path(postgres_url, schema)
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield url
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(schema_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(schema_url, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -7,7 +7,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Argon2Hasher:
-    def __init__(self, *, time_cost: int = 2, memory_cost: int = 19 * 1024, parallelism: int = 1) -> None:
+    def __init__(
+        self, *, time_cost: int = 2, memory_cost: int = 19 * 1024, parallelism: int = 1
+    ) -> None:
         # OWASP's argon2id minimum (19 MiB, t=2, p=1): strong, and quick enough for a 2-core box.
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID

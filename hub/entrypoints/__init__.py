@@ -1,1 +1,4 @@
-"""The edges: HTTP, streaming glue, gRPC, worker, feed and CLI. Parse, call a service, map errors."""
+"""The edges: HTTP, streaming glue, gRPC, worker, feed and CLI.
+
+Each parses, calls a service, and maps domain errors; nothing else.
+"""

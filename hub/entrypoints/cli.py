@@ -35,19 +35,31 @@ def _banner(settings: Settings) -> str:
     from hub.bootstrap import DEMO_EMAIL, DEMO_PASSWORD
 
     url = f"http://{settings.host}:{settings.port}"
-    lines = [f"Hub is starting on {url}  (API docs: {url}/docs, gRPC: {settings.host}:{settings.grpc_port})"]
+    lines = [
+        f"Hub is starting on {url}  (API docs: {url}/docs,"
+        f" gRPC: {settings.host}:{settings.grpc_port})"
+    ]
     if settings.mode is Mode.EMBEDDED:
         lines += [
             "NOTICE: embedded mode - all state is IN MEMORY and is lost when the process stops.",
             "        Set HUB_DATABASE_URL, HUB_REDIS_URL and HUB_AMQP_URL to use real services.",
         ]
         if settings.jwt_secret is None:
-            lines.append("        A JWT secret was generated for this run: tokens die with the process.")
+            lines.append(
+                "        A JWT secret was generated for this run: tokens die with the process."
+            )
         if settings.demo:
             lines.append(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
     else:
-        configured = [n for n, v in (("postgres", settings.database_url),
-                      ("redis", settings.redis_url), ("rabbitmq", settings.amqp_url)) if v]
+        configured = [
+            n
+            for n, v in (
+                ("postgres", settings.database_url),
+                ("redis", settings.redis_url),
+                ("rabbitmq", settings.amqp_url),
+            )
+            if v
+        ]
         lines.append(f"Services mode: {', '.join(configured)}")
     return "\n".join(lines)
 
@@ -100,8 +112,11 @@ async def _set_role(settings: Settings, email: str, role: str) -> int:
     from hub.domain.users import Role
 
     if not settings.database_url:
-        print("hub users set-role: HUB_DATABASE_URL is not set (in embedded mode, "
-              "list the email in HUB_ADMIN_EMAILS instead)", file=sys.stderr)
+        print(
+            "hub users set-role: HUB_DATABASE_URL is not set (in embedded mode, "
+            "list the email in HUB_ADMIN_EMAILS instead)",
+            file=sys.stderr,
+        )
         return 2
     pool = await create_pool(settings.database_url, max_size=1)
     try:
@@ -135,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides: dict[str, str] = {}
     if args.command == "serve":
-        for flag, var in (("host", "HUB_HOST"), ("port", "HUB_PORT"), ("grpc_port", "HUB_GRPC_PORT")):
+        for flag, var in (
+            ("host", "HUB_HOST"),
+            ("port", "HUB_PORT"),
+            ("grpc_port", "HUB_GRPC_PORT"),
+        ):
             value = getattr(args, flag)
             if value is not None:
                 overrides[var] = str(value)

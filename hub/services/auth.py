@@ -100,7 +100,9 @@ class AuthService:
 
     async def login(self, email: str, password: str, client: str) -> TokenPair:
         limits = self._config.limits
-        retry = await self._limiter.hit(f"login:client:{client}", limits.per_client, limits.per_client_window_s)
+        retry = await self._limiter.hit(
+            f"login:client:{client}", limits.per_client, limits.per_client_window_s
+        )
         if retry is not None:
             raise RateLimited("too many login attempts from this address", retry_after=retry)
         email_key = f"login:email:{email.strip().lower()}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
+
 from hub.domain.accounts import Account
 from hub.domain.errors import EmailTaken
 from hub.domain.tokens import RefreshToken
@@ -34,7 +36,7 @@ class MemoryUsers:
         user = await self.by_email(email)
         if user is None:
             return False
-        self._by_id[user.id] = User(**{**_fields(user), "role": role})
+        self._by_id[user.id] = msgspec.structs.replace(user, role=role)
         return True
 
 
@@ -71,14 +73,10 @@ class MemoryRefreshTokens:
     async def use(self, token_hash: str, now: datetime) -> RefreshToken | None:
         token = self._by_hash.get(token_hash)
         if token is not None and token.used_at is None:
-            self._by_hash[token_hash] = RefreshToken(**{**_fields(token), "used_at": now})
+            self._by_hash[token_hash] = msgspec.structs.replace(token, used_at=now)
         return token
 
     async def revoke_family(self, family_id: UUID, now: datetime) -> None:
         for key, token in self._by_hash.items():
             if token.family_id == family_id and token.revoked_at is None:
-                self._by_hash[key] = RefreshToken(**{**_fields(token), "revoked_at": now})
-
-
-def _fields(struct: User | RefreshToken) -> dict[str, object]:
-    return {name: getattr(struct, name) for name in struct.__struct_fields__}
+                self._by_hash[key] = msgspec.structs.replace(token, revoked_at=now)

@@ -14,7 +14,7 @@ _LOCK_ID = 0x4855_4221  # "HUB!": any constant shared by every migrating process
 def available() -> list[tuple[str, str]]:
     """(version, sql) of every migration shipped with the package, in order."""
     folder = resources.files("hub") / "sql" / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -23,8 +23,13 @@ def _user(row: asyncpg.Record) -> User:
 async def _insert_user(conn: asyncpg.Connection | asyncpg.Pool, user: User) -> None:
     try:
         await conn.execute(
-            f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",  # noqa: S608
-            user.id, user.email, user.name, user.password_hash, user.role.value, user.created_at,
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+            user.id,
+            user.email,
+            user.name,
+            user.password_hash,
+            user.role.value,
+            user.created_at,
         )
     except asyncpg.UniqueViolationError as exc:
         raise EmailTaken(f"{user.email} is already registered") from exc
@@ -34,8 +39,12 @@ async def _insert_account(conn: asyncpg.Connection | asyncpg.Pool, account: Acco
     await conn.execute(
         "INSERT INTO accounts (id, user_id, cash, reserved_cash, currency, created_at)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        account.id, account.user_id, account.cash, account.reserved_cash,
-        account.currency, account.created_at,
+        account.id,
+        account.user_id,
+        account.cash,
+        account.reserved_cash,
+        account.currency,
+        account.created_at,
     )
 
 
@@ -48,13 +57,15 @@ class PostgresUsers:
 
     async def get(self, user_id: UUID) -> User | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id  # noqa: S608
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1",
+            user_id,
         )
         return None if row is None else _user(row)
 
     async def by_email(self, email: str) -> User | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE email = $1", email  # noqa: S608
+            f"SELECT {_USER_COLUMNS} FROM users WHERE email = $1",
+            email,
         )
         return None if row is None else _user(row)
 
@@ -97,10 +108,16 @@ class PostgresRefreshTokens:
 
     async def add(self, token: RefreshToken) -> None:
         await self._pool.execute(
-            f"INSERT INTO refresh_tokens ({_TOKEN_COLUMNS})"  # noqa: S608
+            f"INSERT INTO refresh_tokens ({_TOKEN_COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            token.id, token.user_id, token.family_id, token.token_hash,
-            token.created_at, token.expires_at, token.used_at, token.revoked_at,
+            token.id,
+            token.user_id,
+            token.family_id,
+            token.token_hash,
+            token.created_at,
+            token.expires_at,
+            token.used_at,
+            token.revoked_at,
         )
 
     async def use(self, token_hash: str, now: datetime) -> RefreshToken | None:
@@ -108,8 +125,7 @@ class PostgresRefreshTokens:
         # then reads used_at already set, and is treated as a reuse.
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT {_TOKEN_COLUMNS} FROM refresh_tokens"  # noqa: S608
-                " WHERE token_hash = $1 FOR UPDATE",
+                f"SELECT {_TOKEN_COLUMNS} FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
                 token_hash,
             )
             if row is None:
@@ -123,5 +139,6 @@ class PostgresRefreshTokens:
     async def revoke_family(self, family_id: UUID, now: datetime) -> None:
         await self._pool.execute(
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-            family_id, now,
+            family_id,
+            now,
         )

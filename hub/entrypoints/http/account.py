@@ -11,7 +11,13 @@ async def get_account(call: Call) -> AccountOut:
 
 
 OPERATIONS: list[Operation] = [
-    operation("GET", "/api/v1/account", get_account,
-              "Cash, reserved cash, buying power and equity of the caller's account",
-              response=AccountOut, tags=("account",), errors=(401,)),
+    operation(
+        "GET",
+        "/api/v1/account",
+        get_account,
+        "Cash, reserved cash, buying power and equity of the caller's account",
+        response=AccountOut,
+        tags=("account",),
+        errors=(401,),
+    ),
 ]

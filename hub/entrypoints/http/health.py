@@ -26,7 +26,8 @@ async def readyz(call: Call) -> Response:
         return_exceptions=True,
     )
     checks = {
-        name: DependencyState("up") if not isinstance(result, BaseException)
+        name: DependencyState("up")
+        if not isinstance(result, BaseException)
         else DependencyState("down", f"{type(result).__name__}: {result}".rstrip(": "))
         for name, result in zip(names, results, strict=True)
     }
@@ -40,8 +41,23 @@ async def metrics(request: Request) -> Response:
 
 
 OPERATIONS: list[Operation] = [
-    operation("GET", "/healthz", healthz, "Liveness: the process answers", response=Health,
-              auth=False, tags=("operations",)),
-    operation("GET", "/readyz", readyz, "Readiness of each configured dependency (503 if one is down)",
-              response=Readiness, auth=False, tags=("operations",), errors=(503,)),
+    operation(
+        "GET",
+        "/healthz",
+        healthz,
+        "Liveness: the process answers",
+        response=Health,
+        auth=False,
+        tags=("operations",),
+    ),
+    operation(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness of each configured dependency (503 if one is down)",
+        response=Readiness,
+        auth=False,
+        tags=("operations",),
+        errors=(503,),
+    ),
 ]

@@ -95,7 +95,9 @@ def _too_large(limit: int) -> Response:
 def decode(op: Operation, raw: bytes) -> Any:
     assert op.decoder is not None
     if not raw.strip():
-        return problem(400, "malformed_json", "the request body is empty; a JSON object is expected")
+        return problem(
+            400, "malformed_json", "the request body is empty; a JSON object is expected"
+        )
     try:
         return op.decoder.decode(raw)
     except msgspec.ValidationError as exc:

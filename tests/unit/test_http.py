@@ -1,0 +1,44 @@
+"""The REST contract on the embedded (memory) wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.config import Settings
+from hub.entrypoints.http.app import create_app
+from tests.http_suite import HttpContract, assert_problem, signup
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(login_limit_per_client=1000))) as client:
+        yield client
+
+
+class TestEmbeddedHttp(HttpContract):
+    pass
+
+
+def test_demo_user_can_log_in(client: TestClient) -> None:
+    r = client.post(
+        "/api/v1/auth/login", json={"email": "demo@hub.local", "password": "Demo-Trader-2026!"}
+    )
+    assert r.status_code == 200
+
+
+def test_login_rate_limit_is_429_with_retry_after() -> None:
+    with TestClient(create_app(Settings(login_limit_per_email=2))) as client:
+        tokens = signup(client, "rl@example.com")
+        assert tokens
+        for _ in range(2):
+            client.post(
+                "/api/v1/auth/login", json={"email": "rl@example.com", "password": "Nope-0000!"}
+            )
+        r = client.post(
+            "/api/v1/auth/login", json={"email": "rl@example.com", "password": "Nope-0000!"}
+        )
+        assert_problem(r, 429, "rate_limited")
+        assert int(r.headers["retry-after"]) > 0
