@@ -51,6 +51,12 @@ class Settings:
     login_limit_per_client_window_s: int = 60
     max_body_bytes: int = 64 * 1024
     demo: bool = True
+    feed_quotes_per_second: int = 50
+    feed_seed: int = 42
+    # None: the feed runs inside `hub serve` in embedded mode, and as `hub feed` in services mode.
+    feed_in_process: bool | None = None
+    market_hours: str = "always"
+    cache_ttl_s: int = 300
     log_level: str = "info"
     log_json: bool = False
 
@@ -59,6 +65,17 @@ class Settings:
         if self.database_url or self.redis_url or self.amqp_url:
             return Mode.SERVICES
         return Mode.EMBEDDED
+
+    @property
+    def runs_feed(self) -> bool:
+        if self.feed_in_process is not None:
+            return self.feed_in_process
+        return self.mode is Mode.EMBEDDED
+
+    @property
+    def broker_url(self) -> str:
+        """Where the streaming engine's publications cross processes."""
+        return self.redis_url or "memory://"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +99,11 @@ class Settings:
             login_limit_per_client=r.get("HUB_LOGIN_LIMIT_PER_CLIENT", _positive, 60),
             max_body_bytes=r.get("HUB_MAX_BODY_BYTES", _positive, cls.max_body_bytes),
             demo=r.get("HUB_DEMO", _bool, cls.demo),
+            feed_quotes_per_second=r.get("HUB_FEED_QPS", _positive, cls.feed_quotes_per_second),
+            feed_seed=r.get("HUB_FEED_SEED", int, cls.feed_seed),
+            feed_in_process=r.get("HUB_FEED_IN_PROCESS", _bool, None),
+            market_hours=r.get("HUB_MARKET_HOURS", _hours, cls.market_hours),
+            cache_ttl_s=r.get("HUB_CACHE_TTL", _positive, cls.cache_ttl_s),
             log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),
             log_json=r.get("HUB_LOG_JSON", _bool, cls.log_json),
         )
@@ -148,6 +170,14 @@ def _bool(raw: str) -> bool:
 def _level(raw: str) -> str:
     if raw.lower() not in {"debug", "info", "warning", "error"}:
         raise ValueError("must be debug, info, warning or error")
+    return raw.lower()
+
+
+def _hours(raw: str) -> str:
+    if raw.lower() not in {"always", "exchange"}:
+        raise ValueError(
+            "must be always (open around the clock) or exchange (09:30-16:00 New York)"
+        )
     return raw.lower()
 
 

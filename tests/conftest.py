@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from hub.adapters.postgres.database import create_pool
+from hub.adapters.postgres.instruments import load_seed
 from hub.adapters.postgres.migrations import migrate
 
 POSTGRES_URL = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,6 +70,7 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
         conn = await asyncpg.connect(url)
         try:
             await migrate(conn)
+            await load_seed(conn)
         finally:
             await conn.close()
         yield url

@@ -81,3 +81,10 @@ class RateLimited(HubError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class DependencyUnavailable(HubError):
+    """A backing service (database, cache, broker) cannot be reached right now."""
+
+    code = "dependency_unavailable"
+    title = "Service temporarily unavailable"

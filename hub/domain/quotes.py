@@ -29,7 +29,8 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
     def change_percent(self) -> Decimal:
         if self.prev_close == 0:
             return Decimal(0)
-        return (self.change / self.prev_close * 100).quantize(Decimal("0.01"))
+        # "+ 0" turns a negative zero ("-0.00") into a plain zero.
+        return (self.change / self.prev_close * 100).quantize(Decimal("0.01")) + 0
 
     @property
     def mid(self) -> Decimal:

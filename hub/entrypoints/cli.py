@@ -91,6 +91,7 @@ def serve(settings: Settings) -> int:
 
 async def _migrate(settings: Settings) -> int:
     from hub.adapters.postgres.database import create_pool
+    from hub.adapters.postgres.instruments import load_seed
     from hub.adapters.postgres.migrations import migrate
 
     if not settings.database_url:
@@ -100,9 +101,28 @@ async def _migrate(settings: Settings) -> int:
     try:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
+            seeded = await load_seed(conn)
     finally:
         await pool.close()
     print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if seeded:
+        print(f"seeded {seeded} instruments")
+    return 0
+
+
+async def _feed(settings: Settings) -> int:
+    """Run the simulated market feed alone (services mode: one per deployment)."""
+    import signal
+
+    from hub.bootstrap import bootstrap
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with bootstrap(settings, run_feed=True):
+        print(f"hub feed: publishing {settings.feed_quotes_per_second} quotes/s", flush=True)
+        await stop.wait()
     return 0
 
 
@@ -137,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="bind address (HUB_HOST, default 127.0.0.1)")
     s.add_argument("--port", type=int, help="HTTP port (HUB_PORT, default 8000)")
     s.add_argument("--grpc-port", type=int, help="gRPC port (HUB_GRPC_PORT, default 50051)")
-    sub.add_parser("migrate", help="apply the database migrations (idempotent)")
+    sub.add_parser("migrate", help="apply the database migrations and seed data (idempotent)")
+    sub.add_parser("feed", help="run the simulated market feed (services mode)")
     u = sub.add_parser("users", help="manage users")
     usub = u.add_subparsers(dest="users_command", required=True)
     r = usub.add_parser("set-role", help="make a user an admin, or a user again")
@@ -170,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "feed":
+        import uvloop
+
+        return uvloop.run(_feed(settings))
     return asyncio.run(_set_role(settings, args.email, args.role))
 
 

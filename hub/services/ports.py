@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from hub.domain.accounts import Account
+from hub.domain.instruments import Instrument
+from hub.domain.quotes import Quote
 from hub.domain.tokens import RefreshToken
 from hub.domain.users import Role, User
 
@@ -66,3 +69,35 @@ class RateLimiter(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class InstrumentRepository(Protocol):
+    async def get_many(self, symbols: Iterable[str]) -> dict[str, Instrument]: ...
+
+    async def search(self, query: str | None, limit: int) -> list[Instrument]:
+        """Symbol-prefix matches first, then name matches; everything when query is empty."""
+
+
+class InstrumentCache(Protocol):
+    """Raises DependencyUnavailable when the cache cannot be reached."""
+
+    async def get_many(self, symbols: Iterable[str]) -> dict[str, Instrument]: ...
+
+    async def set_many(self, instruments: Iterable[Instrument]) -> None: ...
+
+    async def delete_many(self, symbols: Iterable[str]) -> int: ...
+
+
+class QuoteStore(Protocol):
+    """The latest quote per symbol: written by the feed, read by market data and order pricing."""
+
+    async def put(self, quote: Quote) -> None: ...
+
+    async def get_many(self, symbols: Iterable[str]) -> dict[str, Quote]: ...
+
+
+class Publisher(Protocol):
+    """Publishes on a streaming channel (the streaming Engine satisfies it)."""
+
+    async def publish(self, channel: str, type_: str, data: Any) -> object:
+        """Publish; what it returns (the sequence number, for the engine) is not needed."""

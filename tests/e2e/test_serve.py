@@ -66,7 +66,7 @@ def test_services_mode(schema_url: str, redis_url: str, amqp_url: str) -> None:
     }
     with hub_serve(env) as server:
         ready = httpx.get(f"{server.url}/readyz").json()
-        assert set(ready["checks"]) == {"postgres", "redis", "rabbitmq"}
+        assert set(ready["checks"]) == {"postgres", "redis", "rabbitmq", "streaming"}
         journey(server.url)
         code, out = server.stop()
     assert code in (0, -signal.SIGTERM), out

@@ -31,4 +31,4 @@ def client(schema_url: str, redis_url: str) -> Iterator[TestClient]:
 class TestServicesHttp(HttpContract):
     def test_readyz_names_each_service(self, client: TestClient) -> None:
         checks = client.get("/readyz").json()["checks"]
-        assert set(checks) == {"postgres", "redis"}
+        assert set(checks) == {"postgres", "redis", "streaming"}

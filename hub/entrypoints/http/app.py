@@ -14,15 +14,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from hub.bootstrap import bootstrap
 from hub.config import Settings
 from hub.entrypoints.grpc.server import grpc_server
-from hub.entrypoints.http import account, auth, health, openapi
-from hub.entrypoints.http.metrics import HttpMetrics
+from hub.entrypoints.http import account, auth, health, legacy, market_data, openapi
+from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
 from hub.entrypoints.http.problems import problem
 from hub.entrypoints.http.routing import Operation, to_route
 
@@ -32,7 +33,25 @@ _CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: 
 
 
 def operations() -> list[Operation]:
-    return [*auth.OPERATIONS, *account.OPERATIONS, *health.OPERATIONS]
+    return [
+        *auth.OPERATIONS,
+        *account.OPERATIONS,
+        *market_data.OPERATIONS,
+        *health.OPERATIONS,
+        *legacy.OPERATIONS,
+    ]
+
+
+class _Live:
+    """An ASGI app that hands the connection to the streaming engine's route. The engine is
+    built in the lifespan, after the routes exist, so the hand-off happens per connection."""
+
+    def __init__(self, attribute: str) -> None:
+        self._attribute = attribute
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = getattr(scope["app"].state.hub, self._attribute)
+        await route.handle(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -71,10 +90,13 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> Starlette:
                     grpc_server(container, settings.host, settings.grpc_port)
                 )
             app.state.hub = container
+            registry.register(ContainerCollector(container))
             yield
 
     routes: list[BaseRoute] = [to_route(op) for op in ops]
     routes += [
+        WebSocketRoute("/ws", _Live("ws_route")),
+        Route("/sse", _Live("sse_route"), methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", openapi.docs, methods=["GET"]),

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from hub.bootstrap import Container
 
 
 class HttpMetrics:
@@ -42,3 +49,24 @@ class HttpMetrics:
             method = scope["method"]
             self.requests.labels(method, route, str(status)).inc()
             self.latency.labels(method, route).observe(time.perf_counter() - start)
+
+
+class ContainerCollector(Collector):
+    """Exports the plain counters that services and the streaming engine keep, at scrape time."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def collect(self) -> Iterator[Metric]:
+        for group, read in self._container.stats.items():
+            for name, value in read().items():
+                metric = CounterMetricFamily(f"hub_{group}_{name}", f"{group}: {name}")
+                if name in _GAUGES:
+                    yield GaugeMetricFamily(f"hub_{group}_{name}", f"{group}: {name}", value=value)
+                    continue
+                metric.add_metric([], value)
+                yield metric
+
+
+# Counters that go down as well as up are exported as gauges.
+_GAUGES = frozenset({"connections", "subscriptions"})

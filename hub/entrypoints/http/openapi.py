@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -42,9 +43,25 @@ def build(operations: list[Operation]) -> dict[str, Any]:
             "tags": list(op.tags),
             "responses": responses,
         }
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", op.path)
+        ]
+        parameters += [
+            {
+                "name": p.name,
+                "in": "query",
+                "required": p.required,
+                "description": p.description,
+                "schema": p.schema,
+            }
+            for p in op.query
+        ]
+        if parameters:
+            item["parameters"] = parameters
         if op.request is not None:
             item["requestBody"] = {
-                "required": True,
+                "required": not op.optional_body,
                 "content": {"application/json": {"schema": refs[op.request]}},
             }
         if op.auth:

@@ -39,6 +39,16 @@ Handler = Callable[[Call], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """A query parameter, declared for the OpenAPI description."""
+
+    name: str
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     method: str
     path: str
@@ -51,6 +61,9 @@ class Operation:
     admin: bool = False
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    query: tuple[Param, ...] = ()
+    methods: tuple[str, ...] = ()  # extra methods served (legacy routes answer any method)
+    optional_body: bool = False  # an empty body is allowed (the handler then gets None)
     decoder: msgspec.json.Decoder[Any] | None = field(default=None, compare=False)
 
 
@@ -127,11 +140,12 @@ def to_route(op: Operation) -> Route:
                 raw = await read_body(request, hub.settings.max_body_bytes)
                 if isinstance(raw, Response):
                     return raw
-                body = decode(op, raw)
+                body = None if op.optional_body and not raw.strip() else decode(op, raw)
                 if isinstance(body, Response):
                     return body
             return encode(op, await op.handler(Call(request, hub, claims, body)))
         except HubError as exc:
             return from_hub_error(request, exc)
 
-    return Route(op.path, endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+    methods = [op.method, *op.methods]
+    return Route(op.path, endpoint, methods=methods, name=f"{op.method} {op.path}")

@@ -1,0 +1,54 @@
+"""Glue between hub and the streaming engine: who a socket is (the access JWT), which channels
+it may read, and what kind each channel is.
+
+Client-facing channels: `quotes:<SYMBOL>` (latest value, public to any user), `orders` and
+`portfolio` (the caller's own; internally `orders:<user id>` and `portfolio:<user id>`).
+Nobody can name another user's private channel: the user id always comes from the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hub.domain.errors import InvalidToken
+from hub.services.tokens import AccessClaims
+from streaming import AuthenticationFailed, ChannelKind, Principal
+
+QUOTES = "quotes:"
+PRIVATE = ("orders", "portfolio")
+
+
+def orders_channel(user_id: object) -> str:
+    return f"orders:{user_id}"
+
+
+def portfolio_channel(user_id: object) -> str:
+    return f"portfolio:{user_id}"
+
+
+def kind_of(channel: str) -> ChannelKind:
+    # Order events must never be dropped; quotes and portfolio snapshots supersede each other.
+    return ChannelKind.RELIABLE if channel.startswith("orders:") else ChannelKind.LATEST
+
+
+class JwtAuthorizer:
+    def __init__(
+        self, verify: Callable[[str], AccessClaims], symbols: Callable[[], set[str]]
+    ) -> None:
+        self._verify = verify
+        self._symbols = symbols
+
+    async def authenticate(self, token: str) -> Principal:
+        try:
+            claims = self._verify(token)
+        except InvalidToken as exc:
+            raise AuthenticationFailed(exc.detail) from exc
+        return Principal(str(claims.user_id), {"role": claims.role.value})
+
+    def resolve(self, principal: Principal, channel: str) -> str | None:
+        if channel in PRIVATE:
+            return f"{channel}:{principal.id}"
+        if channel.startswith(QUOTES):
+            symbol = channel.removeprefix(QUOTES).upper()
+            return QUOTES + symbol if symbol in self._symbols() else None
+        return None

@@ -1,0 +1,86 @@
+"""The market feed: every quote a source produces is stored as the latest quote (for pricing
+and REST) and published on the latest-value channel `quotes:<SYMBOL>`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+
+from hub.domain.quotes import Quote
+from hub.services.ports import Publisher, QuoteStore
+
+log = structlog.get_logger("hub.feed")
+
+QuoteListener = Callable[[Quote], Awaitable[None]]
+
+
+class QuoteSource(Protocol):
+    """Where quotes come from: the simulator today, a vendor feed later."""
+
+    def snapshot(self) -> list[Quote]: ...
+
+    async def run(self, sink: QuoteListener) -> None: ...
+
+
+def quote_channel(symbol: str) -> str:
+    return f"quotes:{symbol}"
+
+
+def quote_payload(quote: Quote) -> dict[str, object]:
+    """The wire form of a quote (decimal strings), shared by REST, WebSocket, SSE."""
+    return {
+        "symbol": quote.symbol,
+        "bid": quote.bid,
+        "ask": quote.ask,
+        "last": quote.last,
+        "bid_size": quote.bid_size,
+        "ask_size": quote.ask_size,
+        "open": quote.open,
+        "high": quote.high,
+        "low": quote.low,
+        "prev_close": quote.prev_close,
+        "change": quote.change,
+        "change_percent": quote.change_percent,
+        "timestamp": quote.timestamp,
+    }
+
+
+class FeedService:
+    def __init__(
+        self,
+        source: QuoteSource,
+        store: QuoteStore,
+        publisher: Publisher,
+        listeners: list[QuoteListener] | None = None,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._publisher = publisher
+        # In-process consumers of every quote (the order trigger index, when it runs here).
+        self.listeners: list[QuoteListener] = listeners or []
+        self.published = 0
+        self.errors = 0
+
+    async def prime(self) -> None:
+        """Give every symbol a quote before the first client asks."""
+        for quote in self._source.snapshot():
+            await self._on_quote(quote)
+
+    async def run(self) -> None:
+        await self._source.run(self._on_quote)
+
+    async def _on_quote(self, quote: Quote) -> None:
+        try:
+            await self._store.put(quote)
+            await self._publisher.publish(
+                quote_channel(quote.symbol), "quote", quote_payload(quote)
+            )
+            self.published += 1
+        except Exception as exc:
+            # One failed quote must not stop the feed: the next one supersedes it anyway.
+            self.errors += 1
+            log.warning("quote not delivered", symbol=quote.symbol, error=str(exc))
+        for listener in self.listeners:
+            await listener(quote)
