@@ -12,6 +12,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hub.bootstrap import Container
+from hub.entrypoints.grpc._gen import market_data_pb2 as pb
+from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
+from hub.entrypoints.grpc.auth import AuthInterceptor
+from hub.entrypoints.grpc.market_data import MarketDataServicer
 
 log = structlog.get_logger("hub.grpc")
 
@@ -21,10 +25,17 @@ GRACE_S = 5.0
 @asynccontextmanager
 async def grpc_server(container: Container, host: str, port: int) -> AsyncIterator[int]:
     """Serve until the block exits; yields the bound port (useful when port is 0)."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[AuthInterceptor(container.auth.authenticate)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    pb_grpc.add_MarketDataServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        MarketDataServicer(container.market_data, container.engine), server
+    )
+    names = [
+        pb.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
     reflection.enable_server_reflection(names, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()

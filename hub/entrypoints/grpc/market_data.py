@@ -1,0 +1,158 @@
+"""MarketDataService: GetMarketData (unary) and StreamMarketData (server streaming, fed by the
+streaming engine's latest-value channels, so a slow client gets fresh quotes, not a backlog)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import datetime
+from decimal import Decimal
+
+import grpc
+import msgspec
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hub.domain.errors import InvalidInput
+from hub.domain.quotes import Quote
+from hub.entrypoints.grpc._gen import market_data_pb2 as pb
+from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
+from hub.services.feed import quote_channel
+from hub.services.market_data import MarketDataService, parse_symbols
+from streaming import Engine, Publication, StreamingError
+
+
+class _WireQuote(msgspec.Struct):
+    """A quote as the feed publishes it (see hub.services.feed.quote_payload)."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    prev_close: Decimal
+    change: Decimal
+    change_percent: Decimal
+    timestamp: datetime
+
+
+_wire = msgspec.json.Decoder(_WireQuote)
+
+
+def _timestamp(at: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(at)
+    return ts
+
+
+def quote_message(q: Quote | _WireQuote) -> pb.Quote:
+    return pb.Quote(
+        bid=str(q.bid),
+        ask=str(q.ask),
+        last=str(q.last),
+        bid_size=str(q.bid_size),
+        ask_size=str(q.ask_size),
+        open=str(q.open),
+        high=str(q.high),
+        low=str(q.low),
+        prev_close=str(q.prev_close),
+        change=str(q.change),
+        change_percent=str(q.change_percent),
+        timestamp=_timestamp(q.timestamp),
+    )
+
+
+async def _symbols(request_symbols: list[str], context: grpc.aio.ServicerContext) -> list[str]:
+    try:
+        return parse_symbols(request_symbols)
+    except InvalidInput as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
+        raise  # unreachable: abort raises
+
+
+class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
+    def __init__(self, market_data: MarketDataService, engine: Engine) -> None:
+        self._market_data = market_data
+        self._engine = engine
+
+    async def GetMarketData(
+        self, request: pb.GetMarketDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMarketDataResponse:
+        symbols = await _symbols(list(request.symbols), context)
+        found = await self._market_data.market_data(symbols)
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown symbols: {', '.join(symbols)}")
+        known = {md.instrument.symbol for md in found}
+        return pb.GetMarketDataResponse(
+            market_data=[
+                pb.MarketData(
+                    symbol=md.instrument.symbol,
+                    name=md.instrument.name,
+                    category=md.instrument.category.value,
+                    currency=md.instrument.currency,
+                    quote=quote_message(md.quote) if md.quote else None,
+                )
+                for md in found
+            ],
+            unknown_symbols=[s for s in symbols if s not in known],
+        )
+
+    async def StreamMarketData(
+        self, request: pb.StreamMarketDataRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.MarketDataUpdate]:
+        symbols = await _symbols(list(request.symbols), context)
+        known = await self._market_data.instruments(symbols)
+        unknown = [s for s in symbols if s not in known]
+        if unknown:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown symbols: {', '.join(unknown)}")
+        # One engine subscription per symbol feeds a dict that keeps only the newest
+        # publication of each: whatever the client's pace, it is sent the freshest quotes.
+        latest: dict[str, Publication] = {}
+        wake = asyncio.Event()
+        async with AsyncExitStack() as stack:
+            pumps: list[asyncio.Task[None]] = []
+            for symbol in symbols:
+                subscription = await stack.enter_async_context(
+                    self._engine.subscribe(quote_channel(symbol))
+                )
+                pumps.append(asyncio.create_task(_pump(symbol, subscription, latest, wake)))
+            try:
+                while True:
+                    await wake.wait()
+                    wake.clear()
+                    if not latest:  # every pump ended: the engine is shutting down
+                        if all(p.done() for p in pumps):
+                            return
+                        continue
+                    pending = list(latest.items())
+                    latest.clear()
+                    for symbol, publication in pending:
+                        yield pb.MarketDataUpdate(
+                            symbol=symbol,
+                            quote=quote_message(_wire.decode(publication.data)),
+                            seq=publication.seq,
+                        )
+            finally:
+                for pump in pumps:
+                    pump.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+
+
+async def _pump(
+    symbol: str,
+    subscription: AsyncIterator[Publication],
+    latest: dict[str, Publication],
+    wake: asyncio.Event,
+) -> None:
+    try:
+        async for publication in subscription:
+            latest[symbol] = publication
+            wake.set()
+    except StreamingError:
+        pass
+    finally:
+        wake.set()
