@@ -21,11 +21,14 @@ from msgspec.structs import replace
 
 from hub.domain.errors import InvalidInput
 from hub.domain.instruments import Instrument
-from hub.domain.money import CENT
 from hub.domain.quotes import Quote
 
 ZERO = Decimal(0)
 MAX_CLIENT_ORDER_ID_LENGTH = 128
+# Amounts are stored as NUMERIC(28, 10). Derived amounts that can have more places (averages,
+# realized P&L, proportional releases) are quantized to this here, so that the memory adapters
+# and Postgres hold exactly the same values.
+QUANTUM = Decimal("1e-10")
 
 
 class InvalidOrder(InvalidInput):
@@ -412,9 +415,10 @@ def fill(
 ) -> tuple[Order, OrderEvent]:
     """Apply one execution. The event carries the Execution and the reservation it releases.
 
-    A buy releases the part of its reserved cash that belonged to the filled qty (proportionally,
-    rounded up to the cent; the last fill releases the rest); the actual cost qty * price is what
-    leaves the cash. A sell releases exactly the filled qty of its reserved shares.
+    A buy releases the part of its reserved cash that belonged to the filled qty: reserved_cash *
+    qty / remaining_qty (rounded up to QUANTUM; exact for a limit order, which reserves qty * limit;
+    the last fill releases the rest); the actual cost qty * price is what leaves the cash.
+    A sell releases exactly the filled qty of its reserved shares.
     """
     remaining = order.remaining_qty
     if not (qty.is_finite() and 0 < qty <= remaining):
@@ -431,9 +435,9 @@ def fill(
     filled = order.filled_qty + qty
     done = filled == order.qty
     prev_value = (order.filled_avg_price or ZERO) * order.filled_qty
-    avg = (prev_value + price * qty) / filled
+    avg = ((prev_value + price * qty) / filled).quantize(QUANTUM)
     if order.side is Side.BUY:
-        share = (order.reserved_cash * qty / remaining).quantize(CENT, rounding=ROUND_CEILING)
+        share = (order.reserved_cash * qty / remaining).quantize(QUANTUM, rounding=ROUND_CEILING)
         released_cash = order.reserved_cash if done else min(share, order.reserved_cash)
         released_qty = ZERO
     else:

@@ -1,7 +1,7 @@
 """Positions and the cash/share ledger: what fills, reservations and releases do to an account.
 
-Two invariants hold after every function here, or it raises instead: cash >= 0 and
-reserved_cash >= 0 on the account; qty >= 0 and 0 <= reserved_qty <= qty on a position (no
+Two invariants hold after every function here, or it raises instead: 0 <= reserved_cash <= cash
+on the account; qty >= 0 and 0 <= reserved_qty <= qty on a position (no
 shorting). Amounts are applied exactly as given: nothing is rounded.
 """
 
@@ -15,7 +15,7 @@ from msgspec.structs import replace
 
 from hub.domain.accounts import Account
 from hub.domain.errors import Forbidden, HubError
-from hub.domain.orders import OrderEvent, OrderEventType, Side
+from hub.domain.orders import QUANTUM, OrderEvent, OrderEventType, Side
 
 ZERO = Decimal(0)
 
@@ -92,7 +92,7 @@ def apply_fill(
         raise InconsistentLedger(f"a fill needs a positive qty and price, not {qty} @ {price}")
     if side is Side.BUY:
         total = position.qty + qty
-        avg = (position.cost_basis + qty * price) / total
+        avg = ((position.cost_basis + qty * price) / total).quantize(QUANTUM)
         return replace(position, qty=total, avg_entry_price=avg)
     _positive(released_qty, "released_qty")
     if qty > position.qty:
@@ -111,7 +111,8 @@ def apply_fill(
         qty=left,
         reserved_qty=reserved,
         avg_entry_price=position.avg_entry_price if left else ZERO,
-        realized_pl=position.realized_pl + (price - position.avg_entry_price) * qty,
+        realized_pl=position.realized_pl
+        + ((price - position.avg_entry_price) * qty).quantize(QUANTUM),
     )
 
 
@@ -158,13 +159,14 @@ def settle_buy(account: Account, reserved_release: Decimal, cost: Decimal) -> Ac
     """A buy fill: its reservation share is released and the actual cost leaves the cash.
 
     The cost may exceed the released reservation (a market buy whose price ran past the buffer);
-    the difference comes out of buying power, and the fill is refused if cash would go negative.
+    the difference comes out of buying power, and the fill is refused if buying power would go
+    negative (cash below what other open orders reserved; the accounts table CHECKs the same).
     """
     _positive(cost, "cost")
     released = release_cash(account, reserved_release)
-    if cost > released.cash:
+    if cost > released.buying_power:
         raise InsufficientBuyingPower(
-            f"fill costs {cost}, cash is {released.cash}", required=str(cost)
+            f"fill costs {cost}, buying power is {released.buying_power}", required=str(cost)
         )
     return replace(released, cash=released.cash - cost)
 

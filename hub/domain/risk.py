@@ -17,7 +17,6 @@ from hub.domain.instruments import Instrument
 from hub.domain.money import CENT
 from hub.domain.orders import (
     InvalidOrder,
-    OrderType,
     Reservation,
     Side,
     SubmitOrder,
@@ -117,11 +116,12 @@ def reference_price(command: SubmitOrder, quote: Quote) -> Decimal:
 def required_cash(
     command: SubmitOrder, quote: Quote, limits: RiskLimits = DEFAULT_LIMITS
 ) -> Decimal:
-    """Cash a buy must reserve, rounded up to the cent: qty * limit for limit and stop_limit;
-    qty * reference price * (1 + buffer) for market and stop."""
-    price = reference_price(command, quote)
-    if command.type in (OrderType.MARKET, OrderType.STOP):
-        price *= 1 + limits.market_buy_buffer
+    """Cash a buy must reserve: exactly qty * limit for limit and stop_limit (so each fill at or
+    below the limit is covered by its proportional release); qty * reference price *
+    (1 + buffer), rounded up to the cent, for market and stop."""
+    if command.limit_price is not None:
+        return command.qty * command.limit_price
+    price = reference_price(command, quote) * (1 + limits.market_buy_buffer)
     return (command.qty * price).quantize(CENT, rounding=ROUND_CEILING)
 
 
