@@ -1,50 +1,43 @@
 """The one composition root: picks an adapter for every port from the settings and wires the
-services. It runs inside the event loop (Starlette lifespan, feed main, CLI), never at import
-time, and closes every resource it opened, in reverse order, on exit."""
+services. It runs inside the event loop (Starlette lifespan, `hub worker`, `hub feed`), never at
+import time, and closes every resource it opened, in reverse order, on exit."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from starlette.routing import Route, WebSocketRoute
 
+from hub._background import background
+from hub._persistence import Ports, StartupError, open_persistence, open_redis
 from hub.adapters.clock import SystemClock
-from hub.adapters.memory.market import MemoryInstruments, MemoryQuotes
-from hub.adapters.memory.ratelimit import MemoryRateLimiter
-from hub.adapters.memory.users import (
-    MemoryAccounts,
-    MemoryRefreshTokens,
-    MemoryRegistrar,
-    MemoryUsers,
-)
+from hub.adapters.memory.queue import MemoryWorkQueue
 from hub.adapters.passwords import Argon2Hasher
 from hub.adapters.seed import seed_instruments
 from hub.adapters.simulator import Simulator
 from hub.config import Mode, Settings
+from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
+from hub.domain.users import User
 from hub.entrypoints.live import JwtAuthorizer, kind_of
 from hub.services.accounts import AccountService
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
+from hub.services.execution import OrderProcessor
 from hub.services.feed import FeedService
 from hub.services.market_data import MarketDataService
-from hub.services.ports import (
-    AccountRepository,
-    InstrumentCache,
-    InstrumentRepository,
-    QuoteStore,
-    RateLimiter,
-    RefreshTokenRepository,
-    UserAccountStore,
-    UserRepository,
-)
+from hub.services.orders import OrderService
+from hub.services.portfolio import PortfolioService
+from hub.services.ports import UserRepository
+from hub.services.relay import OutboxRelay
+from hub.services.supervisor import OrderSupervisor
 from hub.services.tokens import AccessTokens
+from hub.services.trading_ports import WorkQueue
+from hub.services.watchlists import WatchlistService
 from streaming import Engine
 
 log = structlog.get_logger("hub.bootstrap")
@@ -53,10 +46,7 @@ DEMO_EMAIL = "demo@hub.local"
 DEMO_PASSWORD = "Demo-Trader-2026!"
 
 ReadinessCheck = Callable[[], Awaitable[None]]
-
-
-class StartupError(Exception):
-    """A dependency is unusable at start-up (unreachable, or its schema is not migrated)."""
+__all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "Container", "StartupError", "bootstrap"]
 
 
 @dataclass
@@ -68,10 +58,17 @@ class Container:
     accounts: AccountService
     users: UserRepository
     market_data: MarketDataService
+    portfolio: PortfolioService
+    orders: OrderService
+    watchlists: WatchlistService
     engine: Engine
     ws_route: WebSocketRoute
     sse_route: Route
     symbols: set[str]
+    relay: OutboxRelay
+    processor: OrderProcessor
+    supervisor: OrderSupervisor
+    queue: WorkQueue
     feed: FeedService | None = None
     # name -> check that raises when the dependency is down; /readyz runs them all.
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
@@ -79,35 +76,35 @@ class Container:
     stats: dict[str, Callable[[], dict[str, int]]] = field(default_factory=dict)
 
 
-@dataclass
-class _Ports:
-    users: UserRepository
-    registrar: UserAccountStore
-    refresh_tokens: RefreshTokenRepository
-    accounts: AccountRepository
-    instruments: InstrumentRepository
-    instrument_cache: InstrumentCache | None = None
-    quotes: QuoteStore = field(default_factory=MemoryQuotes)
-    limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
-
-
 @asynccontextmanager
 async def bootstrap(
-    settings: Settings, *, run_feed: bool | None = None
+    settings: Settings, *, run_feed: bool | None = None, run_worker: bool | None = None
 ) -> AsyncIterator[Container]:
-    """Build the container. `run_feed` overrides settings.runs_feed (`hub feed` forces it on)."""
+    """Build the container. `run_feed` and `run_worker` override the settings' defaults
+    (`hub feed` and `hub worker` force theirs on)."""
+    run_feed = settings.runs_feed if run_feed is None else run_feed
+    run_worker = settings.runs_worker if run_worker is None else run_worker
     async with AsyncExitStack() as stack:
         readiness: dict[str, ReadinessCheck] = {}
-        ports = await _persistence(settings, stack, readiness)
-        if settings.redis_url:
-            await _redis(settings, ports, stack, readiness)
-        if settings.amqp_url:
-            readiness["rabbitmq"] = await _amqp_check(settings.amqp_url, stack)
+        try:
+            ports = await open_persistence(settings, stack, readiness)
+            if settings.redis_url:
+                await open_redis(settings.redis_url, settings.cache_ttl_s, ports, stack, readiness)
+        except StartupError:
+            raise
+        except Exception as exc:
+            raise StartupError(str(exc)) from exc
+        queue = await _work_queue(settings, stack, readiness)
         if not readiness:
             readiness["memory"] = _always_up
 
-        auth = _auth(settings, ports)
+        clock = SystemClock()
+        calendar: MarketCalendar = (
+            ExchangeHours() if settings.market_hours == "exchange" else AlwaysOpen()
+        )
         market_data = MarketDataService(ports.instruments, ports.instrument_cache, ports.quotes)
+        watchlists = WatchlistService(ports.watchlists, market_data, clock)
+        auth = _auth(settings, ports, clock, watchlists)
         symbols = {i.symbol for i in await ports.instruments.search(None, 100_000)}
 
         engine = Engine(
@@ -125,53 +122,142 @@ async def bootstrap(
                 raise ConnectionError("streaming broker is not connected")
 
         readiness["streaming"] = engine_ready
+
+        relay = OutboxRelay(ports.outbox, queue, engine)
+        orders = OrderService(
+            unit_of_work=ports.unit_of_work,
+            reader=ports.reader,
+            market_data=market_data,
+            calendar=calendar,
+            clock=clock,
+            on_commit=relay.kick,
+        )
+        processor = OrderProcessor(
+            unit_of_work=ports.unit_of_work,
+            market_data=market_data,
+            calendar=calendar,
+            clock=clock,
+            on_commit=relay.kick,
+        )
+        supervisor = OrderSupervisor(
+            reader=ports.reader,
+            queue=queue,
+            market_data=market_data,
+            calendar=calendar,
+            clock=clock,
+        )
         container = Container(
             settings=settings,
             auth=auth,
             accounts=AccountService(ports.accounts),
             users=ports.users,
             market_data=market_data,
+            portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),
+            orders=orders,
+            watchlists=watchlists,
             engine=engine,
             ws_route=engine.websocket_route("/ws"),
             sse_route=engine.sse_route("/sse"),
             symbols=symbols,
+            relay=relay,
+            processor=processor,
+            supervisor=supervisor,
+            queue=queue,
             readiness=readiness,
-            stats={
-                "streaming": engine.stats,
-                "market_data_cache": lambda: vars(market_data.cache_stats).copy(),
-            },
         )
+        _register_stats(container)
+        background(stack, relay.run(), "outbox-relay")
         if settings.mode is Mode.EMBEDDED and settings.demo:
             await _seed_demo(auth)
-        if settings.runs_feed if run_feed is None else run_feed:
-            container.feed = await _start_feed(settings, ports.quotes, engine, stack)
-            container.stats["feed"] = lambda: {
-                "published": container.feed.published if container.feed else 0,
-                "errors": container.feed.errors if container.feed else 0,
-            }
+        if run_worker:
+            background(stack, queue.consume(processor.handle), "order-worker")
+            background(stack, ports.leadership(supervisor.run), "order-supervisor")
+            if not run_feed:
+                background(stack, _quotes_to_supervisor(engine, symbols, supervisor), "triggers")
+        if run_feed:
+            container.feed = await _start_feed(settings, ports, engine, stack)
+            if run_worker:
+                container.feed.listeners.append(supervisor.on_quote)
         yield container
 
 
-def background(stack: AsyncExitStack, coro: Coroutine[Any, Any, None], name: str) -> None:
-    """Run `coro` until the stack closes; then cancel it and wait for it to finish."""
-    task = asyncio.create_task(coro, name=name)
+def _register_stats(c: Container) -> None:
+    c.stats.update(
+        {
+            "streaming": c.engine.stats,
+            "market_data_cache": lambda: vars(c.market_data.cache_stats).copy(),
+            "outbox": lambda: {"sent": c.relay.sent, "failures": c.relay.failures},
+            "worker": lambda: {
+                "processed": c.processor.processed,
+                "retried": int(getattr(c.queue, "retried", 0)),
+                "dead_lettered": len(getattr(c.queue, "dead", ()))
+                + int(getattr(c.queue, "dead_lettered", 0)),
+            },
+            "supervisor": lambda: {
+                "triggers": c.supervisor.triggers,
+                "redriven": c.supervisor.redriven,
+                "expired": c.supervisor.expired,
+                "resting_orders": len(c.supervisor.index),
+            },
+            "feed": lambda: {
+                "published": c.feed.published if c.feed else 0,
+                "errors": c.feed.errors if c.feed else 0,
+            },
+        }
+    )
 
-    def done(t: asyncio.Task[None]) -> None:
-        if not t.cancelled() and t.exception() is not None:
-            log.error("background task died", task=name, error=repr(t.exception()))
 
-    task.add_done_callback(done)
+async def _quotes_to_supervisor(
+    engine: Engine, symbols: set[str], supervisor: OrderSupervisor
+) -> None:
+    """In a worker without the feed, quotes arrive through the fan-out broker (conflated: only
+    the newest quote of a symbol matters for triggers)."""
+    import asyncio
 
-    async def stop() -> None:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+    import msgspec
 
-    stack.push_async_callback(stop)
+    from hub.domain.quotes import Quote
+    from hub.services.channels import quotes_channel
+
+    decoder = msgspec.json.Decoder(Quote)
+
+    async def follow(symbol: str) -> None:
+        async with engine.subscribe(quotes_channel(symbol)) as subscription:
+            async for publication in subscription:
+                quote = decoder.decode(publication.data)
+                await supervisor.on_quote(quote)
+
+    async with asyncio.TaskGroup() as group:
+        for symbol in sorted(symbols):
+            group.create_task(follow(symbol))
+
+
+async def _work_queue(
+    settings: Settings, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
+) -> WorkQueue:
+    if not settings.amqp_url:
+        return MemoryWorkQueue(retry_delays=(0.5, 2.0, 5.0, 10.0))
+    from hub.adapters.rabbitmq import RabbitWorkQueue
+
+    queue = RabbitWorkQueue(
+        settings.amqp_url, retry_delays=settings.retry_delays, prefetch=settings.worker_prefetch
+    )
+    try:
+        await queue.start()
+    except Exception as exc:
+        raise StartupError(f"cannot connect to HUB_AMQP_URL: {exc}") from exc
+    stack.push_async_callback(queue.close)
+
+    async def check() -> None:
+        if not queue.connected:
+            raise ConnectionError("RabbitMQ connection is closed")
+
+    readiness["rabbitmq"] = check
+    return queue
 
 
 async def _start_feed(
-    settings: Settings, quotes: QuoteStore, engine: Engine, stack: AsyncExitStack
+    settings: Settings, ports: Ports, engine: Engine, stack: AsyncExitStack
 ) -> FeedService:
     simulator = Simulator(
         seed_instruments(),
@@ -179,14 +265,16 @@ async def _start_feed(
         seed=settings.feed_seed,
         quotes_per_second=settings.feed_quotes_per_second,
     )
-    feed = FeedService(simulator, quotes, engine)
+    feed = FeedService(simulator, ports.quotes, engine)
     await feed.prime()
     background(stack, feed.run(), "market-feed")
     log.info("simulated market feed running", quotes_per_second=settings.feed_quotes_per_second)
     return feed
 
 
-def _auth(settings: Settings, ports: _Ports) -> AuthService:
+def _auth(
+    settings: Settings, ports: Ports, clock: SystemClock, watchlists: WatchlistService
+) -> AuthService:
     secret = settings.jwt_secret
     if secret is None:
         # Embedded mode only (config refuses services mode without one): tokens die with
@@ -198,6 +286,10 @@ def _auth(settings: Settings, ports: _Ports) -> AuthService:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
+
+    async def welcome(user: User) -> None:
+        await watchlists.create_default(user.id)
+
     return AuthService(
         users=ports.users,
         registrar=ports.registrar,
@@ -205,7 +297,7 @@ def _auth(settings: Settings, ports: _Ports) -> AuthService:
         hasher=Argon2Hasher(),
         access_tokens=access,
         limiter=ports.limiter,
-        clock=SystemClock(),
+        clock=clock,
         config=AuthConfig(
             paper_cash=settings.paper_cash,
             currency=settings.currency,
@@ -218,92 +310,12 @@ def _auth(settings: Settings, ports: _Ports) -> AuthService:
                 per_client_window_s=settings.login_limit_per_client_window_s,
             ),
         ),
+        after_register=welcome,
     )
 
 
 async def _always_up() -> None:
     return None
-
-
-async def _persistence(
-    settings: Settings, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
-) -> _Ports:
-    if not settings.database_url:
-        users, accounts = MemoryUsers(), MemoryAccounts()
-        return _Ports(
-            users=users,
-            registrar=MemoryRegistrar(users, accounts),
-            refresh_tokens=MemoryRefreshTokens(),
-            accounts=accounts,
-            instruments=MemoryInstruments(s.instrument for s in seed_instruments()),
-        )
-    # Imported here so the embedded default never loads the drivers it does not use.
-    from hub.adapters.postgres import users as pg
-    from hub.adapters.postgres.database import create_pool, ping
-    from hub.adapters.postgres.instruments import PostgresInstruments
-    from hub.adapters.postgres.migrations import pending
-
-    try:
-        pool = await create_pool(settings.database_url)
-    except Exception as exc:
-        raise StartupError(f"cannot connect to HUB_DATABASE_URL: {exc}") from exc
-    stack.push_async_callback(pool.close)
-    async with pool.acquire() as conn:
-        missing = await pending(conn)
-    if missing:
-        raise StartupError(
-            f"the database schema is behind ({', '.join(missing)} not applied): run `hub migrate`"
-        )
-
-    async def check() -> None:
-        await ping(pool)
-
-    readiness["postgres"] = check
-    return _Ports(
-        users=pg.PostgresUsers(pool),
-        registrar=pg.PostgresRegistrar(pool),
-        refresh_tokens=pg.PostgresRefreshTokens(pool),
-        accounts=pg.PostgresAccounts(pool),
-        instruments=PostgresInstruments(pool),
-    )
-
-
-async def _redis(
-    settings: Settings, ports: _Ports, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
-) -> None:
-    from redis.asyncio import Redis
-
-    from hub.adapters.redis_market import RedisInstrumentCache, RedisQuotes
-    from hub.adapters.redis_ratelimit import FallbackRateLimiter, RedisRateLimiter
-
-    assert settings.redis_url is not None
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    stack.push_async_callback(redis.aclose)
-
-    async def check() -> None:
-        await redis.ping()
-
-    readiness["redis"] = check
-    ports.limiter = FallbackRateLimiter(RedisRateLimiter(redis), MemoryRateLimiter())
-    ports.quotes = RedisQuotes(redis)
-    ports.instrument_cache = RedisInstrumentCache(redis, settings.cache_ttl_s)
-
-
-async def _amqp_check(url: str, stack: AsyncExitStack) -> ReadinessCheck:
-    import aio_pika
-
-    # A robust connection reconnects by itself; readiness reports whether it is up right now.
-    try:
-        connection = await aio_pika.connect_robust(url, timeout=5)
-    except Exception as exc:
-        raise StartupError(f"cannot connect to HUB_AMQP_URL: {exc}") from exc
-    stack.push_async_callback(connection.close)
-
-    async def check() -> None:
-        if connection.is_closed:
-            raise ConnectionError("RabbitMQ connection is closed")
-
-    return check
 
 
 async def _seed_demo(auth: AuthService) -> None:

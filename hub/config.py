@@ -56,6 +56,10 @@ class Settings:
     # None: the feed runs inside `hub serve` in embedded mode, and as `hub feed` in services mode.
     feed_in_process: bool | None = None
     market_hours: str = "always"
+    # None: the order worker runs inside `hub serve` in embedded mode, as `hub worker` otherwise.
+    worker_in_process: bool | None = None
+    retry_delays: tuple[float, ...] = (300.0, 900.0, 3600.0, 21600.0)
+    worker_prefetch: int = 32
     cache_ttl_s: int = 300
     log_level: str = "info"
     log_json: bool = False
@@ -70,6 +74,12 @@ class Settings:
     def runs_feed(self) -> bool:
         if self.feed_in_process is not None:
             return self.feed_in_process
+        return self.mode is Mode.EMBEDDED
+
+    @property
+    def runs_worker(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
         return self.mode is Mode.EMBEDDED
 
     @property
@@ -103,6 +113,9 @@ class Settings:
             feed_seed=r.get("HUB_FEED_SEED", int, cls.feed_seed),
             feed_in_process=r.get("HUB_FEED_IN_PROCESS", _bool, None),
             market_hours=r.get("HUB_MARKET_HOURS", _hours, cls.market_hours),
+            worker_in_process=r.get("HUB_WORKER_IN_PROCESS", _bool, None),
+            retry_delays=r.get("HUB_RETRY_DELAYS", _delays, cls.retry_delays),
+            worker_prefetch=r.get("HUB_WORKER_PREFETCH", _positive, cls.worker_prefetch),
             cache_ttl_s=r.get("HUB_CACHE_TTL", _positive, cls.cache_ttl_s),
             log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),
             log_json=r.get("HUB_LOG_JSON", _bool, cls.log_json),
@@ -171,6 +184,13 @@ def _level(raw: str) -> str:
     if raw.lower() not in {"debug", "info", "warning", "error"}:
         raise ValueError("must be debug, info, warning or error")
     return raw.lower()
+
+
+def _delays(raw: str) -> tuple[float, ...]:
+    delays = tuple(float(part) for part in raw.split(","))
+    if not delays or any(d <= 0 for d in delays):
+        raise ValueError("must be comma-separated positive seconds, e.g. 300,900,3600,21600")
+    return delays
 
 
 def _hours(raw: str) -> str:

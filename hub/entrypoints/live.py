@@ -18,14 +18,6 @@ QUOTES = "quotes:"
 PRIVATE = ("orders", "portfolio")
 
 
-def orders_channel(user_id: object) -> str:
-    return f"orders:{user_id}"
-
-
-def portfolio_channel(user_id: object) -> str:
-    return f"portfolio:{user_id}"
-
-
 def kind_of(channel: str) -> ChannelKind:
     # Order events must never be dropped; quotes and portfolio snapshots supersede each other.
     return ChannelKind.RELIABLE if channel.startswith("orders:") else ChannelKind.LATEST

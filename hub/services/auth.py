@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+
+import structlog
 
 from hub.domain.accounts import Account
 from hub.domain.errors import InvalidCredentials, InvalidToken, RateLimited, RefreshTokenReused
@@ -21,6 +24,8 @@ from hub.services.ports import (
     UserRepository,
 )
 from hub.services.tokens import AccessClaims, AccessTokens
+
+log = structlog.get_logger("hub.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ class AuthService:
         limiter: RateLimiter,
         clock: Clock,
         config: AuthConfig,
+        after_register: Callable[[User], Awaitable[None]] | None = None,
     ) -> None:
         self._users = users
         self._registrar = registrar
@@ -70,6 +76,7 @@ class AuthService:
         self._limiter = limiter
         self._clock = clock
         self._config = config
+        self._after_register = after_register
         # Verified against when the email is unknown, so both paths cost one argon2 verify
         # and response time does not reveal which emails are registered.
         self._dummy_hash = hasher.hash("Dummy-password-1")
@@ -96,6 +103,12 @@ class AuthService:
             created_at=now,
         )
         await self._registrar.add_user_with_account(user, account)
+        if self._after_register is not None:
+            try:
+                await self._after_register(user)
+            except Exception as exc:
+                # The user and account exist; a missing default watchlist is not worth a 500.
+                log.warning("post-registration step failed", user_id=str(user.id), error=repr(exc))
         return user, account
 
     async def login(self, email: str, password: str, client: str) -> TokenPair:

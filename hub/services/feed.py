@@ -9,6 +9,7 @@ from typing import Protocol
 import structlog
 
 from hub.domain.quotes import Quote
+from hub.services.channels import quotes_channel
 from hub.services.ports import Publisher, QuoteStore
 
 log = structlog.get_logger("hub.feed")
@@ -22,10 +23,6 @@ class QuoteSource(Protocol):
     def snapshot(self) -> list[Quote]: ...
 
     async def run(self, sink: QuoteListener) -> None: ...
-
-
-def quote_channel(symbol: str) -> str:
-    return f"quotes:{symbol}"
 
 
 def quote_payload(quote: Quote) -> dict[str, object]:
@@ -75,7 +72,7 @@ class FeedService:
         try:
             await self._store.put(quote)
             await self._publisher.publish(
-                quote_channel(quote.symbol), "quote", quote_payload(quote)
+                quotes_channel(quote.symbol), "quote", quote_payload(quote)
             )
             self.published += 1
         except Exception as exc:

@@ -12,6 +12,7 @@ from hub.domain.instruments import Instrument
 from hub.domain.quotes import Quote
 from hub.domain.tokens import RefreshToken
 from hub.domain.users import Role, User
+from hub.domain.watchlists import Watchlist
 
 
 class UserRepository(Protocol):
@@ -101,3 +102,18 @@ class Publisher(Protocol):
 
     async def publish(self, channel: str, type_: str, data: Any) -> object:
         """Publish; what it returns (the sequence number, for the engine) is not needed."""
+
+
+class WatchlistRepository(Protocol):
+    async def for_user(self, user_id: UUID) -> list[Watchlist]:
+        """Oldest first."""
+
+    async def get(self, user_id: UUID, watchlist_id: UUID) -> Watchlist | None: ...
+
+    async def add(self, watchlist: Watchlist) -> None:
+        """Raise WatchlistNameTaken when the user has one of that name."""
+
+    async def save(self, watchlist: Watchlist) -> None:
+        """Raise WatchlistNameTaken when renamed onto another of the user's names."""
+
+    async def delete(self, user_id: UUID, watchlist_id: UUID) -> bool: ...

@@ -17,7 +17,7 @@ from hub.domain.errors import InvalidInput
 from hub.domain.quotes import Quote
 from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
-from hub.services.feed import quote_channel
+from hub.services.channels import quotes_channel
 from hub.services.market_data import MarketDataService, parse_symbols
 from streaming import Engine, Publication, StreamingError
 
@@ -117,7 +117,7 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
             pumps: list[asyncio.Task[None]] = []
             for symbol in symbols:
                 subscription = await stack.enter_async_context(
-                    self._engine.subscribe(quote_channel(symbol))
+                    self._engine.subscribe(quotes_channel(symbol))
                 )
                 pumps.append(asyncio.create_task(_pump(symbol, subscription, latest, wake)))
             try:

@@ -1,0 +1,188 @@
+"""Opening the stores: memory twins by default, PostgreSQL and Redis when configured."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from hub.adapters.memory.market import MemoryInstruments, MemoryQuotes
+from hub.adapters.memory.ratelimit import MemoryRateLimiter
+from hub.adapters.memory.trading import MemoryTrading, MemoryTradingReader
+from hub.adapters.memory.users import (
+    MemoryAccounts,
+    MemoryRefreshTokens,
+    MemoryRegistrar,
+    MemoryUsers,
+)
+from hub.adapters.memory.watchlists import MemoryWatchlists
+from hub.adapters.seed import seed_instruments
+from hub.config import Settings
+from hub.services.ports import (
+    AccountRepository,
+    InstrumentCache,
+    InstrumentRepository,
+    QuoteStore,
+    RateLimiter,
+    RefreshTokenRepository,
+    UserAccountStore,
+    UserRepository,
+    WatchlistRepository,
+)
+from hub.services.trading_ports import Outbox, TradingReader, UnitOfWorkFactory
+
+log = structlog.get_logger("hub.bootstrap")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+# Runs the coroutine only while this process is the one leader (of the order supervisor).
+Leadership = Callable[[Callable[[], Coroutine[Any, Any, None]]], Coroutine[Any, Any, None]]
+
+
+class StartupError(Exception):
+    """A dependency is unusable at start-up (unreachable, or its schema is not migrated)."""
+
+
+async def _always_leader(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    await run()
+
+
+@dataclass
+class Ports:
+    users: UserRepository
+    registrar: UserAccountStore
+    refresh_tokens: RefreshTokenRepository
+    accounts: AccountRepository
+    instruments: InstrumentRepository
+    watchlists: WatchlistRepository
+    unit_of_work: UnitOfWorkFactory
+    reader: TradingReader
+    outbox: Outbox
+    leadership: Leadership = _always_leader
+    instrument_cache: InstrumentCache | None = None
+    quotes: QuoteStore = field(default_factory=MemoryQuotes)
+    limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+
+
+async def open_persistence(
+    settings: Settings, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
+) -> Ports:
+    if not settings.database_url:
+        users, accounts = MemoryUsers(), MemoryAccounts()
+        trading = MemoryTrading(accounts)
+        return Ports(
+            users=users,
+            registrar=MemoryRegistrar(users, accounts),
+            refresh_tokens=MemoryRefreshTokens(),
+            accounts=accounts,
+            instruments=MemoryInstruments(s.instrument for s in seed_instruments()),
+            watchlists=MemoryWatchlists(),
+            unit_of_work=trading.unit_of_work,
+            reader=MemoryTradingReader(trading),
+            outbox=trading,
+        )
+    # Imported here so the embedded default never loads the drivers it does not use.
+    from hub.adapters.postgres import users as pg
+    from hub.adapters.postgres.database import create_pool, ping
+    from hub.adapters.postgres.instruments import PostgresInstruments
+    from hub.adapters.postgres.migrations import pending
+    from hub.adapters.postgres.trading import (
+        PostgresOutbox,
+        PostgresTradingReader,
+        PostgresUnitOfWork,
+    )
+    from hub.adapters.postgres.watchlists import PostgresWatchlists
+
+    try:
+        pool = await create_pool(settings.database_url, max_size=20)
+    except Exception as exc:
+        raise StartupError(f"cannot connect to HUB_DATABASE_URL: {exc}") from exc
+    stack.push_async_callback(pool.close)
+    async with pool.acquire() as conn:
+        missing = await pending(conn)
+    if missing:
+        raise StartupError(
+            f"the database schema is behind ({', '.join(missing)} not applied): run `hub migrate`"
+        )
+
+    async def check() -> None:
+        await ping(pool)
+
+    readiness["postgres"] = check
+    return Ports(
+        users=pg.PostgresUsers(pool),
+        registrar=pg.PostgresRegistrar(pool),
+        refresh_tokens=pg.PostgresRefreshTokens(pool),
+        accounts=pg.PostgresAccounts(pool),
+        instruments=PostgresInstruments(pool),
+        watchlists=PostgresWatchlists(pool),
+        unit_of_work=lambda: PostgresUnitOfWork(pool),
+        reader=PostgresTradingReader(pool),
+        outbox=PostgresOutbox(pool),
+        leadership=lambda run: _postgres_leadership(settings.database_url or "", run),
+    )
+
+
+SUPERVISOR_LOCK = 0x4855_4253  # "HUBS"
+
+
+async def _postgres_leadership(url: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Hold a session advisory lock on a dedicated connection while running `run`; if the
+    connection dies, the lock is gone too, so stop and compete again."""
+    import asyncpg
+
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(url)
+            # Polling, not waiting on the lock: a blocked pg_advisory_lock would hide a dead
+            # connection from us until the leader lets go.
+            while True:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", SUPERVISOR_LOCK):
+                    break
+                await asyncio.sleep(2.0)
+            log.info("this process leads the order supervisor")
+            task = asyncio.create_task(run())
+            try:
+                while not task.done():
+                    await asyncio.wait({task}, timeout=5.0)
+                    await conn.fetchval("SELECT 1")  # raises if the lock's session died
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await task  # re-raise what ended it
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("supervisor leadership lost, competing again", error=repr(exc))
+            await asyncio.sleep(2.0)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+
+async def open_redis(
+    url: str,
+    cache_ttl_s: int,
+    ports: Ports,
+    stack: AsyncExitStack,
+    readiness: dict[str, ReadinessCheck],
+) -> None:
+    from redis.asyncio import Redis
+
+    from hub.adapters.redis_market import RedisInstrumentCache, RedisQuotes
+    from hub.adapters.redis_ratelimit import FallbackRateLimiter, RedisRateLimiter
+
+    redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    stack.push_async_callback(redis.aclose)
+
+    async def check() -> None:
+        await redis.ping()
+
+    readiness["redis"] = check
+    ports.limiter = FallbackRateLimiter(RedisRateLimiter(redis), MemoryRateLimiter())
+    ports.quotes = RedisQuotes(redis)
+    ports.instrument_cache = RedisInstrumentCache(redis, cache_ttl_s)

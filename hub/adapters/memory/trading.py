@@ -1,0 +1,199 @@
+"""The trading core in process memory: one lock serialises units of work (the embedded mode runs
+one process), and writes are staged until commit, so an abandoned unit changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from hub.adapters.memory.users import MemoryAccounts
+from hub.domain.accounts import Account
+from hub.domain.orders import Execution, Order, OrderEvent
+from hub.domain.positions import Position
+from hub.services.trading_ports import (
+    ConcurrentUpdate,
+    DuplicateClientOrderId,
+    IdempotencyConflict,
+    OrderQuery,
+    OutboxRow,
+    StoredResponse,
+)
+
+
+class MemoryTrading:
+    """State shared by the memory unit of work, reader and outbox."""
+
+    def __init__(self, accounts: MemoryAccounts) -> None:
+        self.accounts = accounts
+        self.lock = asyncio.Lock()
+        self.orders: dict[UUID, Order] = {}
+        self.client_ids: dict[tuple[UUID, str], UUID] = {}
+        self.positions: dict[tuple[UUID, str], Position] = {}
+        self.executions: dict[UUID, Execution] = {}
+        self.events: dict[UUID, list[OrderEvent]] = {}
+        self.outbox: dict[int, tuple[str, bytes]] = {}
+        self.outbox_ids = itertools.count(1)
+        self.responses: dict[tuple[UUID, str], StoredResponse] = {}
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def drain(
+        self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
+    ) -> int:
+        rows = [OutboxRow(i, t, b) for i, (t, b) in itertools.islice(self.outbox.items(), limit)]
+        if not rows:
+            return 0
+        sent = await publish(rows)
+        for row_id in sent:
+            self.outbox.pop(row_id, None)
+        return len(sent)
+
+    async def pending(self) -> int:
+        return len(self.outbox)
+
+
+class MemoryTradingReader:
+    def __init__(self, state: MemoryTrading) -> None:
+        self._s = state
+
+    async def order(self, order_id: UUID) -> Order | None:
+        return self._s.orders.get(order_id)
+
+    async def orders(self, query: OrderQuery) -> list[Order]:
+        def keep(o: Order) -> bool:
+            return (
+                o.user_id == query.user_id
+                and (query.statuses is None or o.status in query.statuses)
+                and (query.symbol is None or o.symbol == query.symbol)
+                and (query.after is None or o.created_at > query.after)
+                and (query.until is None or o.created_at <= query.until)
+                and (query.cursor is None or (o.created_at, o.id) < query.cursor)
+            )
+
+        found = sorted(filter(keep, self._s.orders.values()), key=lambda o: (o.created_at, o.id))
+        return found[::-1][: query.limit]
+
+    async def positions(self, account_id: UUID) -> list[Position]:
+        mine = (p for (a, _), p in self._s.positions.items() if a == account_id)
+        return sorted(mine, key=lambda p: p.symbol)
+
+    async def working_orders(self) -> list[Order]:
+        return [o for o in self._s.orders.values() if not o.is_terminal]
+
+    async def orders_changed(self, since: datetime) -> list[Order]:
+        return [o for o in self._s.orders.values() if o.updated_at >= since]
+
+    async def events(self, order_id: UUID) -> list[OrderEvent]:
+        return list(self._s.events.get(order_id, []))
+
+
+class MemoryUnitOfWork:
+    def __init__(self, state: MemoryTrading) -> None:
+        self._s = state
+        self._accounts: dict[UUID, Account] = {}
+        self._positions: dict[tuple[UUID, str], Position] = {}
+        self._orders: dict[UUID, Order] = {}
+        self._executions: dict[UUID, Execution] = {}
+        self._events: list[OrderEvent] = []
+        self._outbox: list[tuple[str, bytes]] = []
+        self._responses: dict[tuple[UUID, str], StoredResponse] = {}
+
+    async def __aenter__(self) -> MemoryUnitOfWork:
+        await self._s.lock.acquire()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._s.lock.release()
+
+    async def commit(self) -> None:
+        s = self._s
+        for account in self._accounts.values():
+            await s.accounts.add(account)
+        s.positions.update(self._positions)
+        for order in self._orders.values():
+            s.orders[order.id] = order
+            if order.client_order_id is not None:
+                s.client_ids[(order.account_id, order.client_order_id)] = order.id
+        s.executions.update(self._executions)
+        for event in self._events:
+            s.events.setdefault(event.order_id, []).append(event)
+        for topic, body in self._outbox:
+            s.outbox[next(s.outbox_ids)] = (topic, body)
+        s.responses.update(self._responses)
+        self._accounts, self._positions, self._orders = {}, {}, {}
+        self._executions, self._events, self._outbox, self._responses = {}, [], [], {}
+
+    async def account_for_update(self, user_id: UUID) -> Account | None:
+        staged = next((a for a in self._accounts.values() if a.user_id == user_id), None)
+        return staged or await self._s.accounts.for_user(user_id)
+
+    async def save_account(self, account: Account) -> None:
+        _non_negative(account.cash, account.reserved_cash)
+        if account.reserved_cash > account.cash:
+            raise ValueError("reserved cash exceeds cash")  # the Postgres CHECK's twin
+        self._accounts[account.id] = account
+
+    async def position_for_update(self, account_id: UUID, symbol: str) -> Position | None:
+        key = (account_id, symbol)
+        return self._positions.get(key) or self._s.positions.get(key)
+
+    async def save_position(self, position: Position) -> None:
+        _non_negative(position.qty, position.reserved_qty)
+        if position.reserved_qty > position.qty:
+            raise ValueError("reserved qty exceeds qty")
+        self._positions[(position.account_id, position.symbol)] = position
+
+    async def add_order(self, order: Order) -> None:
+        cid = order.client_order_id
+        if cid is not None and (
+            (order.account_id, cid) in self._s.client_ids
+            or any(
+                o.client_order_id == cid and o.account_id == order.account_id
+                for o in self._orders.values()
+            )
+        ):
+            raise DuplicateClientOrderId(f"client_order_id {cid!r} is already used")
+        self._orders[order.id] = order
+
+    async def order_for_update(self, order_id: UUID) -> Order | None:
+        return self._orders.get(order_id) or self._s.orders.get(order_id)
+
+    async def save_order(self, order: Order, expected_version: int) -> None:
+        current = await self.order_for_update(order.id)
+        if current is None or current.version != expected_version:
+            raise ConcurrentUpdate(f"order {order.id} changed concurrently")
+        self._orders[order.id] = order
+
+    async def add_execution(self, execution: Execution) -> None:
+        if execution.id in self._s.executions or execution.id in self._executions:
+            raise ConcurrentUpdate(f"execution {execution.id} is already recorded")
+        self._executions[execution.id] = execution
+
+    async def append_event(self, event: OrderEvent) -> None:
+        self._events.append(event)
+
+    async def enqueue(self, topic: str, body: bytes) -> None:
+        self._outbox.append((topic, body))
+
+    async def stored_response(self, user_id: UUID, key: str) -> StoredResponse | None:
+        return self._responses.get((user_id, key)) or self._s.responses.get((user_id, key))
+
+    async def store_response(self, user_id: UUID, key: str, response: StoredResponse) -> None:
+        if (user_id, key) in self._s.responses:
+            raise IdempotencyConflict("the Idempotency-Key was stored by another request")
+        self._responses[(user_id, key)] = response
+
+
+def _non_negative(*amounts: Any) -> None:
+    if any(a < 0 for a in amounts):
+        raise ValueError("an amount would go negative")  # the Postgres CHECK's twin

@@ -1,0 +1,44 @@
+"""What travels through the outbox: work for the order workers, and publications for the
+fan-out engine (written in the same transaction as the change they announce)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+ORDERS_TOPIC = "orders"  # -> the work queue
+STREAM_TOPIC = "stream"  # -> the streaming engine
+
+
+class Action(enum.StrEnum):
+    PROCESS = "process"  # a new order: accept it, then fill or rest it
+    CANCEL = "cancel"  # a cancel was requested
+    TRIGGER = "trigger"  # a quote crossed a resting order's price
+    EXPIRE = "expire"  # its time in force ran out
+
+
+class OrderMessage(msgspec.Struct, frozen=True):
+    order_id: UUID
+    action: Action
+
+
+class StreamMessage(msgspec.Struct, frozen=True):
+    channel: str
+    type: str
+    data: msgspec.Raw
+
+
+order_messages = msgspec.json.Decoder(OrderMessage)
+stream_messages = msgspec.json.Decoder(StreamMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: OrderMessage) -> bytes:
+    return _encoder.encode(message)
+
+
+def stream(channel: str, type_: str, data: Any) -> bytes:
+    return _encoder.encode(StreamMessage(channel, type_, msgspec.Raw(_encoder.encode(data))))

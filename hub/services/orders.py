@@ -1,0 +1,225 @@
+"""Submitting, canceling and reading orders (the API side of the order path).
+
+Submit answers synchronously with every pre-trade check, then writes the order, its reservation,
+its audit event, the idempotency record and two outbox rows (work for the workers, the event for
+the owner's socket) in ONE transaction. Once it commits, the order cannot be lost: the relay
+delivers the outbox rows whenever the broker is reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from hub.domain.calendar import MarketCalendar
+from hub.domain.errors import InvalidInput, NotFound
+from hub.domain.instruments import Instrument
+from hub.domain.orders import (
+    InvalidOrder,
+    Order,
+    OrderStatus,
+    Side,
+    SubmitOrder,
+    new_order,
+    request_cancel,
+)
+from hub.domain.positions import empty_position, reserve_cash, reserve_shares
+from hub.domain.quotes import Quote
+from hub.domain.risk import DEFAULT_LIMITS, RiskLimits, check_order
+from hub.services import messages
+from hub.services.channels import orders_channel
+from hub.services.market_data import MarketDataService
+from hub.services.ports import Clock
+from hub.services.trading_ports import (
+    IdempotencyConflict,
+    OrderQuery,
+    StoredResponse,
+    TradingReader,
+    UnitOfWorkFactory,
+)
+from hub.services.views import OrderView
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The Idempotency-Key was first used with a different request body."""
+
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+@dataclass(frozen=True, slots=True)
+class _Market:
+    """What the pre-trade checks need to know about the market, read before the transaction."""
+
+    instrument: Instrument
+    quote: Quote | None
+    market_open: bool
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    body: bytes  # the OrderView JSON, exactly as first answered
+    replayed: bool
+
+
+def fingerprint(command: SubmitOrder) -> str:
+    """What makes two requests "the same": the decoded command, so key order and spacing of
+    the JSON do not matter."""
+    return hashlib.sha256(msgspec.json.encode(command)).hexdigest()
+
+
+class OrderService:
+    def __init__(
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        reader: TradingReader,
+        market_data: MarketDataService,
+        calendar: MarketCalendar,
+        clock: Clock,
+        on_commit: Callable[[], None],
+        limits: RiskLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._uow = unit_of_work
+        self._reader = reader
+        self._market_data = market_data
+        self._calendar = calendar
+        self._clock = clock
+        self._on_commit = on_commit  # wakes the outbox relay: publish now, not at its next poll
+        self._limits = limits
+
+    async def submit(
+        self, user_id: UUID, command: SubmitOrder, idempotency_key: str | None = None
+    ) -> Submitted:
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput(
+                "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
+            )
+        symbol = command.symbol.strip().upper()
+        command = msgspec.structs.replace(command, symbol=symbol)
+        found = await self._market_data.instruments([symbol])
+        if symbol not in found:
+            raise InvalidOrder(f"unknown symbol {symbol}", field="symbol")
+        instrument = found[symbol]
+        now = self._clock.now()
+        market = _Market(
+            instrument=instrument,
+            quote=(await self._market_data.quotes([symbol])).get(symbol),
+            market_open=self._calendar.is_open(instrument.category, now),
+            now=now,
+        )
+        print_ = fingerprint(command)
+        try:
+            return await self._submit(user_id, command, idempotency_key, print_, market)
+        except IdempotencyConflict:
+            # A concurrent twin with the same key committed first: answer what it answered.
+            assert idempotency_key is not None
+            return await self._replay(user_id, idempotency_key, print_)
+
+    async def _submit(
+        self, user_id: UUID, command: SubmitOrder, key: str | None, print_: str, market: _Market
+    ) -> Submitted:
+        async with self._uow() as uow:
+            # The account lock comes first: it serialises a user's submits, so a retry with the
+            # same key sees the first request's stored response.
+            account = await uow.account_for_update(user_id)
+            if account is None:
+                raise NotFound("no account for this user")
+            if key is not None:
+                stored = await uow.stored_response(user_id, key)
+                if stored is not None:
+                    return _replayed(stored, print_)
+            position = await uow.position_for_update(account.id, command.symbol)
+            position = position or empty_position(account.id, user_id, command.symbol)
+            reservation = check_order(
+                command,
+                instrument=market.instrument,
+                quote=market.quote,
+                account=account,
+                available_qty=position.qty_available,
+                market_open=market.market_open,
+                now=market.now,
+                limits=self._limits,
+            )
+            order, event = new_order(
+                command,
+                instrument=market.instrument,
+                reservation=reservation,
+                account_id=account.id,
+                user_id=user_id,
+                at=market.now,
+            )
+            await uow.add_order(order)
+            if command.side is Side.BUY:
+                await uow.save_account(reserve_cash(account, reservation.cash))
+            else:
+                await uow.save_position(reserve_shares(position, reservation.qty))
+            await uow.append_event(event)
+            await uow.enqueue(
+                messages.ORDERS_TOPIC,
+                messages.encode(messages.OrderMessage(order.id, messages.Action.PROCESS)),
+            )
+            view = OrderView.of(order)
+            await uow.enqueue(
+                messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)
+            )
+            body = msgspec.json.encode(view)
+            if key is not None:
+                await uow.store_response(user_id, key, StoredResponse(print_, 202, body))
+            await uow.commit()
+        self._on_commit()
+        return Submitted(body, replayed=False)
+
+    async def _replay(self, user_id: UUID, key: str, print_: str) -> Submitted:
+        async with self._uow() as uow:
+            stored = await uow.stored_response(user_id, key)
+        if stored is None:  # pragma: no cover - the conflict means it exists
+            raise IdempotencyConflict("the Idempotency-Key is being used; retry")
+        return _replayed(stored, print_)
+
+    async def cancel(self, user_id: UUID, order_id: UUID) -> OrderView:
+        async with self._uow() as uow:
+            order = await uow.order_for_update(order_id)
+            if order is None or order.user_id != user_id:
+                raise NotFound(f"no order {order_id}")
+            if order.status is OrderStatus.PENDING_CANCEL:
+                return OrderView.of(order)  # asking twice is not an error
+            moved, event = request_cancel(order, self._clock.now())
+            await uow.save_order(moved, order.version)
+            await uow.append_event(event)
+            await uow.enqueue(
+                messages.ORDERS_TOPIC,
+                messages.encode(messages.OrderMessage(order.id, messages.Action.CANCEL)),
+            )
+            view = OrderView.of(moved)
+            await uow.enqueue(
+                messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)
+            )
+            await uow.commit()
+        self._on_commit()
+        return view
+
+    async def get(self, user_id: UUID, order_id: UUID) -> Order:
+        order = await self._reader.order(order_id)
+        if order is None or order.user_id != user_id:
+            raise NotFound(f"no order {order_id}")  # someone else's order does not exist for you
+        return order
+
+    async def query(self, query: OrderQuery) -> list[Order]:
+        return await self._reader.orders(query)
+
+
+def _replayed(stored: StoredResponse, print_: str) -> Submitted:
+    if stored.fingerprint != print_:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request; use a new key"
+        )
+    return Submitted(stored.body, replayed=True)
