@@ -22,6 +22,7 @@ from hub.domain.instruments import Instrument
 from hub.domain.orders import (
     InvalidOrder,
     Order,
+    OrderEvent,
     OrderStatus,
     Side,
     SubmitOrder,
@@ -215,6 +216,9 @@ class OrderService:
 
     async def query(self, query: OrderQuery) -> list[Order]:
         return await self._reader.orders(query)
+
+    async def events(self, order_id: UUID) -> list[OrderEvent]:
+        return await self._reader.events(order_id)
 
 
 def _replayed(stored: StoredResponse, print_: str) -> Submitted:

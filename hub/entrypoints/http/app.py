@@ -22,7 +22,16 @@ from swagger_ui_bundle import swagger_ui_path
 from hub.bootstrap import bootstrap
 from hub.config import Settings
 from hub.entrypoints.grpc.server import grpc_server
-from hub.entrypoints.http import account, auth, health, legacy, market_data, openapi
+from hub.entrypoints.http import (
+    account,
+    auth,
+    health,
+    legacy,
+    market_data,
+    openapi,
+    orders,
+    watchlists,
+)
 from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
 from hub.entrypoints.http.problems import problem
 from hub.entrypoints.http.routing import Operation, to_route
@@ -37,6 +46,8 @@ def operations() -> list[Operation]:
         *auth.OPERATIONS,
         *account.OPERATIONS,
         *market_data.OPERATIONS,
+        *orders.OPERATIONS,
+        *watchlists.OPERATIONS,
         *health.OPERATIONS,
         *legacy.OPERATIONS,
     ]

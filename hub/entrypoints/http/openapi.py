@@ -50,7 +50,7 @@ def build(operations: list[Operation]) -> dict[str, Any]:
         parameters += [
             {
                 "name": p.name,
-                "in": "query",
+                "in": p.where,
                 "required": p.required,
                 "description": p.description,
                 "schema": p.schema,

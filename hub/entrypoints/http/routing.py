@@ -46,6 +46,7 @@ class Param:
     description: str
     required: bool = False
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    where: str = "query"  # or "header"
 
 
 @dataclass(frozen=True, slots=True)
