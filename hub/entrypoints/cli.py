@@ -110,19 +110,24 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _feed(settings: Settings) -> int:
-    """Run the simulated market feed alone (services mode: one per deployment)."""
+async def _run_until_signal(settings: Settings, *, feed: bool, worker: bool, banner: str) -> int:
+    """Run the feed and/or the order worker, without HTTP, until SIGINT or SIGTERM; then close
+    everything bootstrap opened (in-flight work finishes or is redelivered: acks follow commits)."""
     import signal
 
-    from hub.bootstrap import bootstrap
+    from hub.bootstrap import StartupError, bootstrap
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with bootstrap(settings, run_feed=True):
-        print(f"hub feed: publishing {settings.feed_quotes_per_second} quotes/s", flush=True)
-        await stop.wait()
+    try:
+        async with bootstrap(settings, run_feed=feed, run_worker=worker):
+            print(banner, flush=True)
+            await stop.wait()
+    except StartupError as exc:
+        print(f"hub: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -158,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="HTTP port (HUB_PORT, default 8000)")
     s.add_argument("--grpc-port", type=int, help="gRPC port (HUB_GRPC_PORT, default 50051)")
     sub.add_parser("migrate", help="apply the database migrations and seed data (idempotent)")
-    sub.add_parser("feed", help="run the simulated market feed (services mode)")
+    sub.add_parser("feed", help="run the simulated market feed (services mode: exactly one)")
+    sub.add_parser("worker", help="run an order worker (services mode: any number)")
     u = sub.add_parser("users", help="manage users")
     usub = u.add_subparsers(dest="users_command", required=True)
     r = usub.add_parser("set-role", help="make a user an admin, or a user again")
@@ -191,10 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
-    if args.command == "feed":
+    if args.command in ("feed", "worker"):
         import uvloop
 
-        return uvloop.run(_feed(settings))
+        feed = args.command == "feed"
+        banner = (
+            f"hub feed: publishing {settings.feed_quotes_per_second} quotes/s"
+            if feed
+            else "hub worker: consuming orders"
+        )
+        return uvloop.run(_run_until_signal(settings, feed=feed, worker=not feed, banner=banner))
     return asyncio.run(_set_role(settings, args.email, args.role))
 
 

@@ -12,10 +12,10 @@ CREATE TABLE users (
 CREATE TABLE accounts (
     id            uuid PRIMARY KEY,
     user_id       uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
-    -- Exact amounts as the domain computes them (a crypto fill can cost fractions of a cent);
-    -- rounding to cents happens once, at the API edge.
-    cash          numeric(28, 10) NOT NULL CHECK (cash >= 0),
-    reserved_cash numeric(28, 10) NOT NULL DEFAULT 0 CHECK (reserved_cash >= 0),
+    -- Unconstrained NUMERIC keeps every amount exactly as the domain computed it, scale included
+    -- (a crypto fill can cost fractions of a cent); rounding to cents happens at the API edge.
+    cash          numeric NOT NULL CHECK (cash >= 0),
+    reserved_cash numeric NOT NULL DEFAULT 0 CHECK (reserved_cash >= 0),
     currency      char(3) NOT NULL,
     created_at    timestamptz NOT NULL,
     CHECK (reserved_cash <= cash)

@@ -5,8 +5,8 @@ CREATE TABLE instruments (
     name       text NOT NULL,
     category   text NOT NULL CHECK (category IN ('stock', 'etf', 'crypto')),
     currency   char(3) NOT NULL,
-    tick_size  numeric(20, 10) NOT NULL CHECK (tick_size > 0),
-    lot_size   numeric(20, 10) NOT NULL CHECK (lot_size > 0),
+    tick_size  numeric NOT NULL CHECK (tick_size > 0),
+    lot_size   numeric NOT NULL CHECK (lot_size > 0),
     tradable   boolean NOT NULL DEFAULT true
 );
 
