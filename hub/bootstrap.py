@@ -32,11 +32,11 @@ from hub.services.feed import FeedService
 from hub.services.market_data import MarketDataService
 from hub.services.orders import OrderService
 from hub.services.portfolio import PortfolioService
-from hub.services.ports import UserRepository
+from hub.services.ports import QuoteStore, UserRepository
 from hub.services.relay import OutboxRelay
 from hub.services.supervisor import OrderSupervisor
 from hub.services.tokens import AccessTokens
-from hub.services.trading_ports import WorkQueue
+from hub.services.trading_ports import TradingReader, WorkQueue
 from hub.services.watchlists import WatchlistService
 from streaming import Engine
 
@@ -69,6 +69,8 @@ class Container:
     processor: OrderProcessor
     supervisor: OrderSupervisor
     queue: WorkQueue
+    quotes: QuoteStore
+    reader: TradingReader
     feed: FeedService | None = None
     # name -> check that raises when the dependency is down; /readyz runs them all.
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
@@ -163,6 +165,8 @@ async def bootstrap(
             processor=processor,
             supervisor=supervisor,
             queue=queue,
+            quotes=ports.quotes,
+            reader=ports.reader,
             readiness=readiness,
         )
         _register_stats(container)
@@ -240,7 +244,10 @@ async def _work_queue(
     from hub.adapters.rabbitmq import RabbitWorkQueue
 
     queue = RabbitWorkQueue(
-        settings.amqp_url, retry_delays=settings.retry_delays, prefetch=settings.worker_prefetch
+        settings.amqp_url,
+        retry_delays=settings.retry_delays,
+        prefetch=settings.worker_prefetch,
+        prefix=settings.amqp_prefix,
     )
     try:
         await queue.start()

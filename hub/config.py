@@ -60,6 +60,7 @@ class Settings:
     worker_in_process: bool | None = None
     retry_delays: tuple[float, ...] = (300.0, 900.0, 3600.0, 21600.0)
     worker_prefetch: int = 32
+    amqp_prefix: str = ""  # prepended to exchange and queue names (several Hubs on one broker)
     cache_ttl_s: int = 300
     log_level: str = "info"
     log_json: bool = False
@@ -116,6 +117,7 @@ class Settings:
             worker_in_process=r.get("HUB_WORKER_IN_PROCESS", _bool, None),
             retry_delays=r.get("HUB_RETRY_DELAYS", _delays, cls.retry_delays),
             worker_prefetch=r.get("HUB_WORKER_PREFETCH", _positive, cls.worker_prefetch),
+            amqp_prefix=r.get("HUB_AMQP_PREFIX", str, cls.amqp_prefix),
             cache_ttl_s=r.get("HUB_CACHE_TTL", _positive, cls.cache_ttl_s),
             log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),
             log_json=r.get("HUB_LOG_JSON", _bool, cls.log_json),

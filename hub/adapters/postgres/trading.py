@@ -264,7 +264,7 @@ class PostgresTradingReader:
 
     async def events(self, order_id: UUID) -> list[OrderEvent]:
         rows = await self._pool.fetch(
-            "SELECT body FROM order_events WHERE order_id = $1 ORDER BY at, id", order_id
+            "SELECT body FROM order_events WHERE order_id = $1 ORDER BY seq", order_id
         )
         return [_event_decoder.decode(row["body"]) for row in rows]
 

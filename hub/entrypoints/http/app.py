@@ -25,6 +25,7 @@ from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http import (
     account,
     auth,
+    dashboard,
     health,
     legacy,
     market_data,
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> Starlette:
         Route("/docs", openapi.docs, methods=["GET"]),
         Mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static"),
     ]
+    routes += dashboard.ROUTES
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -66,13 +66,14 @@ CREATE TABLE executions (
 CREATE INDEX executions_order ON executions (order_id);
 
 CREATE TABLE order_events (
-    id       uuid PRIMARY KEY,
+    seq      bigserial PRIMARY KEY,  -- insertion order: one transaction's events share `at`
+    id       uuid NOT NULL UNIQUE,
     order_id uuid NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
     type     text NOT NULL,
     at       timestamptz NOT NULL,
     body     jsonb NOT NULL  -- the event with the order as it became: the append-only audit trail
 );
-CREATE INDEX order_events_order ON order_events (order_id, at);
+CREATE INDEX order_events_order ON order_events (order_id, seq);
 
 CREATE TABLE outbox (
     id         bigserial PRIMARY KEY,

@@ -1,0 +1,120 @@
+"""A WebSocket connection in push mode: outbox frames are sent inline when the socket allows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Coroutine
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Send
+
+from streaming import _drive
+from streaming.auth import Principal
+from streaming.protocol import CloseCode, ServerMessage, encode_message
+from streaming.publication import Publication
+from streaming.session import Session
+from streaming.subscriber import Subscriber
+
+if TYPE_CHECKING:
+    from streaming.engine import Engine
+
+log = logging.getLogger("streaming.websocket")
+
+
+class WebSocketSession(Session[str]):
+    """Items are JSON texts; a frame is their JSON array, built by joining, never re-encoding.
+
+    Push mode: a delivery marks the session in the engine's Flusher; the flush sends inline when
+    the socket takes the frame at once, and otherwise parks a writer task on the socket until
+    the outbox is empty again. At most one send is in flight per connection.
+    """
+
+    def __init__(self, engine: Engine, principal: Principal, send: Send) -> None:
+        super().__init__(engine, principal)
+        self._send = send
+        self._flusher = engine.flusher
+        self._scheduled = False
+        self._writer: asyncio.Task[None] | None = None
+        #: The peer is gone: do not try to send a close frame.
+        self.transport_lost = False
+
+    def render(self, subscriber: Subscriber, publication: Publication) -> tuple[str, int]:
+        text = publication.render(subscriber.name)
+        return text, len(text)
+
+    def render_message(self, message: ServerMessage) -> tuple[str, int]:
+        text = encode_message(message)
+        return text, len(text)
+
+    def _notify(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._writer is not None or self.close_request.done():
+            return  # the writer task drains everything once the socket accepts data again
+        items = self.outbox.drain(self.limits.max_batch_bytes)
+        if not items:
+            return
+        sending = _coroutine(self._send({"type": "websocket.send", "text": frame(items)}))
+        self.last_sent = time.monotonic()
+        try:
+            waiting = _drive.start(sending)
+        except (OSError, RuntimeError) as exc:
+            self._lost(exc)
+            return
+        if waiting is not None:
+            self._writer = asyncio.create_task(self._write_on(sending, waiting))
+        elif self.outbox:
+            self._notify()  # more than one batch was pending
+
+    async def _write_on(self, sending: Coroutine[Any, Any, None], waiting: object) -> None:
+        try:
+            await _drive.finish(sending, waiting)
+            while not self.close_request.done():
+                items = self.outbox.drain(self.limits.max_batch_bytes)
+                if not items:
+                    break
+                await self._send({"type": "websocket.send", "text": frame(items)})
+                self.last_sent = time.monotonic()
+        except (OSError, RuntimeError) as exc:
+            self._lost(exc)
+        finally:
+            self._writer = None
+
+    def _lost(self, exc: BaseException) -> None:
+        log.debug("websocket send failed: %r", exc)
+        self.transport_lost = True
+        self.request_close(CloseCode.NORMAL, "connection lost")
+
+    async def stop_writer(self) -> None:
+        """Cancel and await the parked writer task, if any."""
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+
+def frame(items: list[str]) -> str:
+    """One WebSocket text frame: a JSON array of already-encoded messages."""
+    return "[" + ",".join(items) + "]"
+
+
+def _coroutine(awaitable: Awaitable[None]) -> Coroutine[Any, Any, None]:
+    """ASGI servers return coroutines from `send` (uvicorn does); wrap anything else."""
+    if type(awaitable) is CoroutineType:  # exact check: an ABC isinstance costs more per send
+        return awaitable
+    if isinstance(awaitable, Coroutine):
+        return awaitable
+
+    async def wrapper() -> None:
+        await awaitable
+
+    return wrapper()

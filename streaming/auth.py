@@ -1,0 +1,27 @@
+"""Authentication and authorization are a port: the application plugs in an Authorizer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is on the other end of a connection, as established by `Authorizer.authenticate`."""
+
+    id: str
+    claims: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+class Authorizer(Protocol):
+    """Decides who a connection is and which channels it may read."""
+
+    async def authenticate(self, token: str) -> Principal:
+        """Return the principal for a bearer token; raise `AuthenticationFailed` if invalid."""
+        ...
+
+    def resolve(self, principal: Principal, channel: str) -> str | None:
+        """Map a client-facing channel name to an internal channel, or None if forbidden."""
+        ...

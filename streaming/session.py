@@ -1,0 +1,185 @@
+"""A client connection, independent of transport: subscriptions, outbox and writer wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from streaming.auth import Principal
+from streaming.channels import ChannelKind
+from streaming.errors import BrokerUnavailable, StreamingError
+from streaming.outbox import Outbox
+from streaming.protocol import (
+    CloseCode,
+    Error,
+    ErrorCode,
+    ServerMessage,
+    Subscribed,
+    Unsubscribed,
+)
+from streaming.publication import Publication
+from streaming.subscriber import Subscriber
+
+if TYPE_CHECKING:
+    from streaming.engine import Engine
+
+T = TypeVar("T")
+log = logging.getLogger("streaming.session")
+
+
+class Session(Generic[T]):
+    """Everything one client connection owns; transports subclass it to choose the item format.
+
+    Publishing code calls `deliver` synchronously: it renders (cached per publication), appends
+    to the bounded outbox and sets the writer's wake-up event only if it is not already set, so a
+    burst of publications costs one writer wake-up per connection, not one per message.
+    """
+
+    def __init__(self, engine: Engine, principal: Principal) -> None:
+        self.engine = engine
+        self.limits = engine.limits
+        self.principal = principal
+        self.id = secrets.token_hex(8)
+        self.subscriptions: dict[str, Subscriber] = {}
+        self.outbox: Outbox[T] = Outbox(self.limits.max_outbox_bytes)
+        self.close_request: asyncio.Future[tuple[int, str]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.last_received = self.last_sent = time.monotonic()
+        self._wakeup = asyncio.Event()
+        self._counters = engine.counters
+
+    # --- formats, chosen by the transport ---------------------------------------------------
+
+    def render(self, subscriber: Subscriber, publication: Publication) -> tuple[T, int]:
+        raise NotImplementedError
+
+    def render_message(self, message: ServerMessage) -> tuple[T, int]:
+        raise NotImplementedError
+
+    # --- Sink -----------------------------------------------------------------------------------
+
+    def deliver(self, subscriber: Subscriber, publication: Publication) -> None:
+        if self.close_request.done():
+            return
+        item, size = self.render(subscriber, publication)
+        if subscriber.kind is ChannelKind.LATEST:
+            if self.outbox.put_latest(subscriber.name, item, size):
+                self._counters.conflated += 1
+        elif not self.outbox.push(item, size, bounded=not subscriber.replaying):
+            self._slow_consumer()
+            return
+        self._counters.deliveries += 1
+        self._notify()
+
+    def subscribed(self, subscriber: Subscriber, seq: int, recovered: bool | None) -> None:
+        kind = subscriber.kind.value
+        self.send(Subscribed(subscriber.name, kind, seq, recovered))
+
+    def lost(self, subscriber: Subscriber, error: StreamingError) -> None:
+        # Continuity is gone; the client reconnects and recovers with `since` (or resyncs).
+        self.send(Error(ErrorCode.SUBSCRIPTION_LOST, str(error), subscriber.name))
+        self.request_close(CloseCode.SERVICE_RESTART, "subscription lost, reconnect")
+
+    # --- outbound ---------------------------------------------------------------------------
+
+    def send(self, message: ServerMessage) -> None:
+        """Queue a control message (same byte budget as reliable publications)."""
+        if self.close_request.done():
+            return
+        if isinstance(message, Error):
+            self._counters.errors += 1
+        item, size = self.render_message(message)
+        if not self.outbox.push(item, size):
+            self._slow_consumer()
+            return
+        self._notify()
+
+    def error(self, code: ErrorCode, message: str, channel: str | None = None) -> None:
+        self.send(Error(code, message, channel))
+
+    def _slow_consumer(self) -> None:
+        self._counters.slow_consumer_closes += 1
+        self.request_close(CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Ask the transport to close this connection (first request wins)."""
+        if not self.close_request.done():
+            self.close_request.set_result((code, reason))
+            self._wakeup.set()
+
+    def _notify(self) -> None:
+        """Something was queued. Pull-mode transports (SSE) wait in `next_batch`; push-mode
+        transports (WebSocket) override this to schedule a flush."""
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def next_batch(self) -> list[T]:
+        """Wait until something is pending (or a close is requested) and take a batch of it."""
+        await self._wakeup.wait()
+        if self.limits.flush_interval:
+            await asyncio.sleep(self.limits.flush_interval)
+        items = self.outbox.drain(self.limits.max_batch_bytes)
+        if not self.outbox:
+            self._wakeup.clear()
+        return items
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def subscribe(self, channels: Sequence[str], since: Mapping[str, int]) -> None:
+        engine = self.engine
+        pending: list[tuple[Subscriber, int | None]] = []
+        for name in dict.fromkeys(channels):
+            if name in self.subscriptions:
+                self.error(ErrorCode.ALREADY_SUBSCRIBED, "already subscribed", name)
+                continue
+            if len(self.subscriptions) >= self.limits.max_subscriptions:
+                limit = self.limits.max_subscriptions
+                self.error(ErrorCode.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} channels", name)
+                continue
+            try:
+                internal = engine.authorizer.resolve(self.principal, name)
+                if internal is None:
+                    self.error(ErrorCode.FORBIDDEN, "channel not found or not allowed", name)
+                    continue
+                subscriber = engine.prepare(self, name, internal)
+            except Exception:
+                # An application bug (Authorizer, kind_of) fails this channel, not the others.
+                log.exception("cannot subscribe to %r", name)
+                self.error(ErrorCode.INTERNAL, "internal error", name)
+                continue
+            self.subscriptions[name] = subscriber
+            pending.append((subscriber, since.get(name)))
+        if not pending:
+            return
+        try:
+            await engine.activate(pending)
+        except Exception as exc:
+            if isinstance(exc, BrokerUnavailable):
+                code, detail = ErrorCode.UNAVAILABLE, str(exc)
+            else:
+                log.exception("subscribe failed")
+                code, detail = ErrorCode.INTERNAL, "internal error"
+            for subscriber, _ in pending:
+                if self.subscriptions.get(subscriber.name) is subscriber:
+                    del self.subscriptions[subscriber.name]
+                engine.detach(subscriber)
+                self.error(code, detail, subscriber.name)
+
+    def unsubscribe(self, channels: Sequence[str]) -> None:
+        for name in dict.fromkeys(channels):
+            subscriber = self.subscriptions.pop(name, None)
+            if subscriber is not None:
+                self.engine.detach(subscriber)
+                self.outbox.discard_latest(name)
+            self.send(Unsubscribed(name))
+
+    def release(self) -> None:
+        """Drop every subscription (the connection is gone)."""
+        for subscriber in self.subscriptions.values():
+            self.engine.detach(subscriber)
+        self.subscriptions.clear()

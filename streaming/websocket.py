@@ -1,0 +1,238 @@
+"""The WebSocket transport: a raw ASGI endpoint, thin over Session and Engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.types import Message, Receive, Scope, Send
+
+from streaming._ws_session import WebSocketSession, frame
+from streaming.auth import Principal
+from streaming.errors import AuthenticationFailed
+from streaming.protocol import (
+    Authenticate,
+    ClientAction,
+    CloseCode,
+    Connected,
+    Error,
+    ErrorCode,
+    Ping,
+    PingMessage,
+    Pong,
+    PongMessage,
+    Subscribe,
+    Unsubscribe,
+    decode_action,
+    encode_message,
+)
+from streaming.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from streaming.engine import Engine
+
+log = logging.getLogger("streaming.websocket")
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def classify(exc: msgspec.DecodeError) -> ErrorCode:
+    if isinstance(exc, msgspec.ValidationError):
+        return ErrorCode.UNKNOWN_ACTION if "`$.action`" in str(exc) else ErrorCode.INVALID_MESSAGE
+    return ErrorCode.MALFORMED_JSON
+
+
+class _Closed(Exception):
+    """The peer went away (or we already closed); nothing more to send."""
+
+
+class WebSocketEndpoint:
+    """ASGI app for one WebSocket connection at a time (mounted via Engine.websocket_route)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.limits = engine.limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if not self.engine.running:
+            await send({"type": "websocket.close", "code": CloseCode.GOING_AWAY})
+            return
+        # Accept before authenticating so that failures carry a close code the client can read.
+        await send({"type": "websocket.accept"})
+        try:
+            principal = await self._authenticate(scope, receive, send)
+        except _Closed:
+            return
+        if principal is None:
+            return
+        session = WebSocketSession(self.engine, principal, send)
+        if not self.engine.open_session(session):
+            error = Error(ErrorCode.TOO_MANY_CONNECTIONS, "too many connections for this principal")
+            await self._close(send, CloseCode.TOO_MANY_CONNECTIONS, "too many connections", error)
+            return
+        try:
+            code, reason = await self._serve(session, receive)
+        finally:
+            await session.stop_writer()
+            self.engine.close_session(session)
+        if code is not None and not session.transport_lost:
+            # Flush what is pending (e.g. the error explaining the close) unless the client is
+            # the problem, then close; both bounded by close_timeout.
+            items = [] if code == CloseCode.SLOW_CONSUMER else session.outbox.drain()
+            await self._close(send, code, reason, *items)
+
+    async def _close(self, send: Send, code: int, reason: str, *items: str | Error) -> None:
+        texts = [i if isinstance(i, str) else encode_message(i) for i in items]
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            async with asyncio.timeout(self.limits.close_timeout):
+                if texts:
+                    await send({"type": "websocket.send", "text": frame(texts)})
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
+        token = bearer_token(scope.get("headers", []))
+        if token is None:
+            try:
+                async with asyncio.timeout(self.limits.auth_timeout):
+                    token = await self._first_frame_token(receive, send)
+            except TimeoutError:
+                error = Error(ErrorCode.AUTHENTICATION_TIMEOUT, "no auth frame in time")
+                await self._close(send, CloseCode.AUTHENTICATION_TIMEOUT, "auth timeout", error)
+                return None
+            if token is None:
+                return None
+        try:
+            async with asyncio.timeout(self.limits.auth_timeout):
+                return await self.engine.authenticate(token)
+        except (AuthenticationFailed, TimeoutError) as exc:
+            error = Error(ErrorCode.AUTHENTICATION_FAILED, str(exc) or "authentication failed")
+            await self._close(send, CloseCode.AUTHENTICATION_FAILED, "authentication failed", error)
+            return None
+
+    async def _first_frame_token(self, receive: Receive, send: Send) -> str | None:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise _Closed
+        data = _payload(message)
+        if len(data) > self.limits.max_frame_bytes:
+            error = Error(ErrorCode.FRAME_TOO_LARGE, "frame too large")
+            await self._close(send, CloseCode.MESSAGE_TOO_BIG, "frame too large", error)
+            return None
+        try:
+            action = decode_action(data)
+        except msgspec.DecodeError:
+            action = None
+        if not isinstance(action, Authenticate):
+            error = Error(ErrorCode.NOT_AUTHENTICATED, 'first frame must be {"action":"auth"}')
+            await self._close(send, CloseCode.AUTHENTICATION_FAILED, "not authenticated", error)
+            return None
+        return action.token
+
+    async def _serve(self, session: WebSocketSession, receive: Receive) -> tuple[int | None, str]:
+        """Run reader and heartbeat until one ends or a close is requested."""
+        limits = self.limits
+        session.send(Connected(session.id, limits.ping_interval, limits.idle_timeout))
+        tasks: list[asyncio.Future[Any]] = [
+            asyncio.create_task(self._read(session, receive)),
+            asyncio.create_task(self._heartbeat(session)),
+        ]
+        try:
+            await asyncio.wait([*tasks, session.close_request], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, _Closed | OSError):
+                log.error("websocket connection failed", exc_info=result)
+                self.engine.counters.errors += 1
+                session.request_close(CloseCode.INTERNAL_ERROR, "internal error")
+        if session.close_request.done():
+            return session.close_request.result()
+        return None, ""  # the client disconnected
+
+    async def _read(self, session: WebSocketSession, receive: Receive) -> None:
+        limits = self.limits
+        bucket = TokenBucket(limits.inbound_rate, limits.inbound_burst)
+        violations = 0
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            session.last_received = time.monotonic()
+            data = _payload(message)
+            if len(data) > limits.max_frame_bytes:
+                session.error(
+                    ErrorCode.FRAME_TOO_LARGE,
+                    f"frames are limited to {limits.max_frame_bytes} bytes",
+                )
+                session.request_close(CloseCode.MESSAGE_TOO_BIG, "frame too large")
+                return
+            if not bucket.take():
+                code, detail = ErrorCode.RATE_LIMITED, "too many messages, slow down"
+            else:
+                try:
+                    action = decode_action(data)
+                except msgspec.DecodeError as exc:
+                    code, detail = classify(exc), str(exc)
+                else:
+                    await self._dispatch(session, action)
+                    continue
+            violations += 1
+            session.error(code, detail)
+            if violations > limits.max_violations:
+                session.error(ErrorCode.POLICY_VIOLATION, "too many protocol errors")
+                session.request_close(CloseCode.POLICY_VIOLATION, "policy violation")
+                return
+
+    async def _dispatch(self, session: WebSocketSession, action: ClientAction) -> None:
+        try:
+            match action:
+                case Subscribe(channels=channels, since=since):
+                    await session.subscribe(channels, since)
+                case Unsubscribe(channels=channels):
+                    session.unsubscribe(channels)
+                case Ping():
+                    session.send(PongMessage())
+                case Pong():
+                    pass
+                case Authenticate():
+                    session.error(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+        except Exception:
+            # One bad action (e.g. an Authorizer bug) must not take the connection down.
+            log.exception("failed to handle %s", type(action).__name__)
+            session.error(ErrorCode.INTERNAL, "internal error")
+
+    async def _heartbeat(self, session: WebSocketSession) -> None:
+        limits = self.limits
+        tick = max(min(limits.ping_interval, limits.idle_timeout) / 4, 0.01)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if now - session.last_received > limits.idle_timeout:
+                session.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                return
+            if now - session.last_sent >= limits.ping_interval and not session.outbox:
+                session.send(PingMessage())
+
+
+def _payload(message: Message | dict[str, Any]) -> str | bytes:
+    text = message.get("text")
+    if text is not None:
+        return str(text)
+    data = message.get("bytes")
+    return bytes(data) if data is not None else b""

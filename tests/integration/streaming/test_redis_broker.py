@@ -1,0 +1,178 @@
+"""The Redis broker with real Redis: across engines, across OS processes, across reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from streaming import Publication, Subscription
+from tests.unit.streaming.support import client, eventually, make_engine, running
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def take(subscription: Subscription, n: int, within: float = 5.0) -> list[Publication]:
+    out: list[Publication] = []
+    async with asyncio.timeout(within):
+        async for publication in subscription:
+            out.append(publication)
+            if len(out) == n:
+                break
+    return out
+
+
+async def run_node(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.streaming.node",
+        *args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+@contextlib.asynccontextmanager
+async def node_server(broker_url: str) -> AsyncIterator[str]:
+    """Another OS process serving WebSocket/SSE over the same Redis; yields its address."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.streaming.node",
+        "serve",
+        broker_url,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        word, address = line.decode().split()
+        assert word == "ready"
+        yield address
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def test_publish_in_another_process_reaches_websocket_clients(broker_url: str) -> None:
+    async with running(broker_url) as (engine, address), client(address) as c:
+        await c.subscribe("events:x", "quotes:X")
+        assert engine.ready
+        await run_node("publish", broker_url, "events:x", "event", "40")
+        await run_node("publish", broker_url, "quotes:X", "quote", "10")
+        events = [await c.expect("event") for _ in range(40)]
+        assert [m["seq"] for m in events] == list(range(1, 41))
+        assert [m["data"]["i"] for m in events] == list(range(40))
+        quote = await c.expect("quote", lambda m: m["seq"] == 10)
+        assert quote["data"] == {"i": 9}
+
+
+async def test_latest_value_is_shared_through_redis(broker_url: str) -> None:
+    async with make_engine(broker_url) as one, make_engine(broker_url) as two:
+        await one.publish("quotes:X", "quote", {"p": 1})
+        await one.publish("quotes:X", "quote", {"p": 2})
+        async with two.subscribe("quotes:X") as sub:
+            [current] = await take(sub, 1)
+            assert (current.seq, current.decode()) == (2, {"p": 2})
+            await one.publish("quotes:X", "quote", {"p": 3})
+            [live] = await take(sub, 1)
+            assert live.decode() == {"p": 3}
+
+
+async def test_disconnect_from_one_process_and_recover_on_another(broker_url: str) -> None:
+    async with node_server(broker_url) as other, running(broker_url) as (engine, address):
+        async with client(other) as c:
+            await c.subscribe("orders")
+            for i in range(5):
+                await engine.publish("orders:alice", "order", {"n": i})
+            seen = [await c.expect("order") for _ in range(5)]
+            assert [m["seq"] for m in seen] == [1, 2, 3, 4, 5]
+        for i in range(5, 12):
+            await engine.publish("orders:alice", "order", {"n": i})
+        async with client(address) as c:
+            [subscribed] = await c.subscribe("orders", since={"orders": 5})
+            assert subscribed["recovered"] is True and subscribed["seq"] == 12
+            rest = [await c.expect("order") for _ in range(7)]
+            assert [m["seq"] for m in rest] == list(range(6, 13))
+            assert [m["data"]["n"] for m in rest] == list(range(5, 12))
+
+
+async def test_recovery_is_never_partial_with_redis(
+    broker_url: str, prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with make_engine(broker_url) as engine:
+        for i in range(10):
+            await engine.publish("events:t", "event", {"n": i})
+        await redis_client.xtrim(f"{prefix}history:events:t", maxlen=3, approximate=False)
+        async with engine.subscribe("events:t", since=2) as sub:
+            assert sub.recovered is False and sub.seq == 10
+        async with engine.subscribe("events:t", since=7) as sub:
+            assert sub.recovered is True
+            assert [p.seq for p in await take(sub, 3)] == [8, 9, 10]
+        async with engine.subscribe("events:t", since=10) as sub:
+            assert sub.recovered is True
+        async with engine.subscribe("events:t", since=11) as sub:
+            assert sub.recovered is False
+
+
+async def test_history_expires_by_age_with_redis(broker_url: str) -> None:
+    async with make_engine(broker_url, history_ttl=0.3) as engine:
+        await engine.publish("events:old", "event", {"n": 1})
+        await engine.publish("events:old", "event", {"n": 2})
+        await asyncio.sleep(0.5)
+        async with engine.subscribe("events:old", since=1) as sub:
+            assert sub.recovered is False
+
+
+async def test_resubscribes_and_fills_the_gap_after_the_pubsub_connection_is_killed(
+    broker_url: str, prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with (
+        make_engine(broker_url) as listener,
+        make_engine(broker_url) as publisher,
+        listener.subscribe("events:k") as events,
+        listener.subscribe("quotes:K") as quotes,
+    ):
+        for i in range(5):
+            await publisher.publish("events:k", "event", {"n": i})
+        assert [p.seq for p in await take(events, 5)] == [1, 2, 3, 4, 5]
+
+        clients = await redis_client.client_list()
+        name = f"streaming-pubsub-{prefix}".replace(":", ":")
+        victims = [c["id"] for c in clients if c.get("name") == name]
+        assert len(victims) == 2  # one per engine
+        for victim in victims:
+            await redis_client.client_kill_filter(_id=victim)
+        # Published while the listener is disconnected: must arrive after it reconnects.
+        for i in range(5, 15):
+            await publisher.publish("events:k", "event", {"n": i})
+        await publisher.publish("quotes:K", "quote", {"p": "last"})
+
+        got = await take(events, 10, within=10)
+        assert [p.seq for p in got] == list(range(6, 16))
+        await eventually(lambda: listener.stats()["broker_reconnects"] >= 1)
+        await eventually(lambda: listener.ready)
+        latest = await take(quotes, 1)
+        assert latest[0].decode() == {"p": "last"}
+        # And live delivery flows again.
+        await publisher.publish("events:k", "event", {"n": 15})
+        [live] = await take(events, 1)
+        assert live.seq == 16

@@ -1,0 +1,236 @@
+"""Contract of the trading stores (unit of work, reader, outbox), for the memory twin and
+PostgreSQL alike. A subclass provides `stores` (a Stores) and the user/account already exist."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from msgspec.structs import replace
+
+from hub.domain.accounts import Account
+from hub.domain.orders import (
+    Order,
+    OrderStatus,
+    OrderType,
+    Reservation,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    accept,
+    fill,
+    new_order,
+)
+from hub.domain.positions import empty_position
+from hub.services.trading_ports import (
+    ConcurrentUpdate,
+    DuplicateClientOrderId,
+    IdempotencyConflict,
+    OrderQuery,
+    Outbox,
+    OutboxRow,
+    StoredResponse,
+    TradingReader,
+    UnitOfWork,
+)
+from tests.market_suite import AAPL
+
+T0 = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class Stores:
+    uow: Callable[[], UnitOfWork]
+    reader: TradingReader
+    outbox: Outbox
+    account: Account
+
+
+def make_order(
+    account: Account,
+    *,
+    at: datetime = T0,
+    cid: str | None = None,
+    side: Side = Side.BUY,
+    qty: str = "10",
+) -> Order:
+    command = SubmitOrder(
+        symbol="AAPL",
+        side=side,
+        type=OrderType.LIMIT,
+        qty=Decimal(qty),
+        time_in_force=TimeInForce.GTC,
+        limit_price=Decimal("100.00"),
+        client_order_id=cid,
+    )
+    reservation = (
+        Reservation(cash=Decimal(qty) * 100) if side is Side.BUY else Reservation(qty=Decimal(qty))
+    )
+    order, _ = new_order(
+        command,
+        instrument=AAPL,
+        reservation=reservation,
+        account_id=account.id,
+        user_id=account.user_id,
+        at=at,
+    )
+    return order
+
+
+class TradingStoreContract:
+    async def test_nothing_is_written_without_commit(self, stores: Stores) -> None:
+        order = make_order(stores.account)
+        async with stores.uow() as uow:
+            await uow.add_order(order)
+            await uow.save_account(replace(stores.account, reserved_cash=Decimal(1000)))
+            await uow.enqueue("orders", b"x")
+        assert await stores.reader.order(order.id) is None
+        assert await stores.outbox.pending() == 0
+        async with stores.uow() as uow:
+            account = await uow.account_for_update(stores.account.user_id)
+        assert account is not None
+        assert account.reserved_cash == 0
+
+    async def test_commit_writes_everything(self, stores: Stores) -> None:
+        order, event = new_order(
+            SubmitOrder(symbol="AAPL", side=Side.BUY, type=OrderType.MARKET, qty=Decimal(2)),
+            instrument=AAPL,
+            reservation=Reservation(cash=Decimal("400.00")),
+            account_id=stores.account.id,
+            user_id=stores.account.user_id,
+            at=T0,
+        )
+        position = replace(
+            empty_position(stores.account.id, stores.account.user_id, "AAPL"),
+            qty=Decimal(5),
+            avg_entry_price=Decimal("90.5"),
+        )
+        async with stores.uow() as uow:
+            await uow.add_order(order)
+            await uow.append_event(event)
+            await uow.save_position(position)
+            await uow.save_account(replace(stores.account, reserved_cash=Decimal("400.00")))
+            await uow.enqueue("orders", b"work")
+            await uow.commit()
+        assert await stores.reader.order(order.id) == order
+        assert [e.type for e in await stores.reader.events(order.id)] == [event.type]
+        assert await stores.reader.positions(stores.account.id) == [position]
+        assert await stores.outbox.pending() == 1
+        async with stores.uow() as uow:
+            locked = await uow.position_for_update(stores.account.id, "AAPL")
+            account = await uow.account_for_update(stores.account.user_id)
+        assert locked == position
+        assert account is not None
+        assert account.reserved_cash == Decimal("400.00")
+
+    async def test_save_order_is_compare_and_set(self, stores: Stores) -> None:
+        order = make_order(stores.account)
+        async with stores.uow() as uow:
+            await uow.add_order(order)
+            await uow.commit()
+        accepted, _ = accept(order, T0)
+        filled, event = fill(
+            accepted, exec_id=uuid.uuid4(), qty=Decimal(10), price=Decimal("99.00"), at=T0
+        )
+        async with stores.uow() as uow:
+            await uow.save_order(filled, order.version)  # two transitions, one write
+            assert event.execution is not None
+            await uow.add_execution(event.execution)
+            await uow.commit()
+        stored = await stores.reader.order(order.id)
+        assert stored is not None
+        assert stored.status is OrderStatus.FILLED
+        assert stored.filled_qty == Decimal(10)
+        async with stores.uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.save_order(accepted, order.version)  # stale: someone moved it on
+        async with stores.uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.add_execution(event.execution)  # the same fill twice
+
+    async def test_client_order_id_unique_per_account(self, stores: Stores) -> None:
+        async with stores.uow() as uow:
+            await uow.add_order(make_order(stores.account, cid="mine-1"))
+            await uow.commit()
+        async with stores.uow() as uow:
+            with pytest.raises(DuplicateClientOrderId):
+                await uow.add_order(make_order(stores.account, cid="mine-1"))
+
+    async def test_idempotency_records(self, stores: Stores) -> None:
+        user = stores.account.user_id
+        response = StoredResponse("abc", 202, b'{"id": 1}')
+        async with stores.uow() as uow:
+            assert await uow.stored_response(user, "k") is None
+            await uow.store_response(user, "k", response)
+            await uow.commit()
+        async with stores.uow() as uow:
+            assert await uow.stored_response(user, "k") == response
+            with pytest.raises(IdempotencyConflict):
+                await uow.store_response(user, "k", StoredResponse("other", 202, b"{}"))
+
+    async def test_outbox_marks_only_what_was_published(self, stores: Stores) -> None:
+        async with stores.uow() as uow:
+            for body in (b"a", b"b", b"c"):
+                await uow.enqueue("orders", body)
+            await uow.commit()
+
+        async def half(rows: list[OutboxRow]) -> list[int]:
+            assert [r.body for r in rows] == [b"a", b"b", b"c"]
+            return [rows[0].id, rows[2].id]
+
+        assert await stores.outbox.drain(10, half) == 2
+        assert await stores.outbox.pending() == 1
+        seen: list[bytes] = []
+
+        async def everything(rows: list[OutboxRow]) -> list[int]:
+            seen.extend(r.body for r in rows)
+            return [r.id for r in rows]
+
+        assert await stores.outbox.drain(10, everything) == 1
+        assert seen == [b"b"]
+        assert await stores.outbox.drain(10, everything) == 0
+
+    async def test_queries_filter_and_page(self, stores: Stores) -> None:
+        orders = [make_order(stores.account, at=T0 + timedelta(seconds=i)) for i in range(5)]
+        async with stores.uow() as uow:
+            for order in orders:
+                await uow.add_order(order)
+            await uow.commit()
+        base = OrderQuery(
+            user_id=stores.account.user_id,
+            statuses=None,
+            symbol=None,
+            after=None,
+            until=None,
+            limit=2,
+            cursor=None,
+        )
+        first = await stores.reader.orders(base)
+        assert [o.id for o in first] == [orders[4].id, orders[3].id]
+        second = await stores.reader.orders(
+            replace_query(base, cursor=(first[-1].created_at, first[-1].id))
+        )
+        assert [o.id for o in second] == [orders[2].id, orders[1].id]
+        closed = await stores.reader.orders(
+            replace_query(base, statuses=frozenset({OrderStatus.FILLED}))
+        )
+        assert closed == []
+        window = await stores.reader.orders(
+            replace_query(base, limit=10, after=T0, until=T0 + timedelta(seconds=2))
+        )
+        assert [o.id for o in window] == [orders[2].id, orders[1].id]
+        other = await stores.reader.orders(replace_query(base, user_id=uuid.uuid4()))
+        assert other == []
+        assert {o.id for o in await stores.reader.working_orders()} >= {o.id for o in orders}
+        changed = await stores.reader.orders_changed(T0 + timedelta(seconds=3))
+        assert {o.id for o in changed} == {orders[3].id, orders[4].id}
+
+
+def replace_query(query: OrderQuery, **changes: object) -> OrderQuery:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(query, **changes)  # type: ignore[arg-type]

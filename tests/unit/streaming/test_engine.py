@@ -1,0 +1,158 @@
+"""The engine on the memory broker, through the in-process subscription API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from streaming import EngineNotRunning, Publication, SlowConsumer, Subscription
+
+from .support import make_engine
+
+
+async def take(subscription: Subscription, n: int, within: float = 2.0) -> list[Publication]:
+    out = []
+    async with asyncio.timeout(within):
+        async for publication in subscription:
+            out.append(publication)
+            if len(out) == n:
+                break
+    return out
+
+
+async def test_publish_reaches_subscriber_with_seq() -> None:
+    async with make_engine() as engine, engine.subscribe("orders:alice") as sub:
+        assert await engine.publish("orders:alice", "order", {"id": 1}) == 1
+        assert await engine.publish("orders:alice", "order", {"id": 2}) == 2
+        got = await take(sub, 2)
+        assert [(p.seq, p.type, p.decode()) for p in got] == [
+            (1, "order", {"id": 1}),
+            (2, "order", {"id": 2}),
+        ]
+        assert engine.stats()["deliveries"] == 2
+
+
+async def test_latest_value_is_sent_on_subscribe() -> None:
+    async with make_engine() as engine:
+        await engine.publish("quotes:AAPL", "quote", {"p": "1"})
+        await engine.publish("quotes:AAPL", "quote", {"p": "2"})
+        async with engine.subscribe("quotes:AAPL") as sub:
+            [current] = await take(sub, 1)
+            assert current.decode() == {"p": "2"}
+            assert current.seq == 2
+            assert sub.seq == 2
+
+
+async def test_latest_channel_conflates_for_a_slow_reader() -> None:
+    async with make_engine() as engine, engine.subscribe("quotes:AAPL") as sub:
+        for i in range(100):
+            await engine.publish("quotes:AAPL", "quote", {"p": i})
+        [newest] = await take(sub, 1)
+        assert newest.decode() == {"p": 99}
+        assert engine.stats()["conflated"] == 99
+
+
+async def test_reliable_recovery_since_replays_exactly_the_gap() -> None:
+    async with make_engine() as engine:
+        for i in range(1, 11):
+            await engine.publish("orders:alice", "order", {"n": i})
+        async with engine.subscribe("orders:alice", since=4) as sub:
+            assert sub.recovered is True
+            await engine.publish("orders:alice", "order", {"n": 11})
+            got = await take(sub, 7)
+            assert [p.seq for p in got] == list(range(5, 12))
+
+
+async def test_recovery_is_never_partial() -> None:
+    async with make_engine(history_size=5) as engine:
+        for i in range(1, 11):
+            await engine.publish("orders:alice", "order", {"n": i})
+        async with engine.subscribe("orders:alice", since=3) as sub:
+            assert sub.recovered is False
+            assert sub.seq == 10
+            await engine.publish("orders:alice", "order", {"n": 11})
+            [only] = await take(sub, 1)
+            assert only.seq == 11
+        async with engine.subscribe("orders:alice", since=6) as sub:
+            assert sub.recovered is True
+            assert [p.seq for p in await take(sub, 5)] == [7, 8, 9, 10, 11]
+
+
+async def test_history_expires_by_age() -> None:
+    async with make_engine(history_ttl=0.05) as engine:
+        await engine.publish("orders:alice", "order", {"n": 1})
+        await engine.publish("orders:alice", "order", {"n": 2})
+        await asyncio.sleep(0.1)
+        async with engine.subscribe("orders:alice", since=1) as sub:
+            assert sub.recovered is False
+
+
+async def test_since_ahead_of_the_channel_is_not_recovered() -> None:
+    async with make_engine() as engine:
+        await engine.publish("orders:alice", "order", {"n": 1})
+        async with engine.subscribe("orders:alice", since=7) as sub:
+            assert sub.recovered is False
+        async with engine.subscribe("orders:alice", since=1) as sub:
+            assert sub.recovered is True
+
+
+async def test_reliable_local_subscription_overflow_raises_slow_consumer() -> None:
+    async with make_engine() as engine, engine.subscribe("orders:alice", max_pending=3) as sub:
+        for i in range(5):
+            await engine.publish("orders:alice", "order", {"n": i})
+        with pytest.raises(SlowConsumer):
+            await take(sub, 5)
+        assert engine.stats()["slow_consumer_closes"] == 1
+
+
+async def test_subscription_ends_when_engine_stops() -> None:
+    stack = contextlib.AsyncExitStack()
+    async with make_engine() as engine:
+        sub = await stack.enter_async_context(engine.subscribe("quotes:X"))
+        waiter = asyncio.create_task(take(sub, 1))
+        await asyncio.sleep(0.01)
+    assert await waiter == []
+    await stack.aclose()
+
+
+async def test_upstream_reference_counting_and_stats() -> None:
+    async with make_engine() as engine:
+        async with engine.subscribe("quotes:X"), engine.subscribe("quotes:X"):
+            assert engine.stats()["subscriptions"] == 2
+            assert len(engine._channels) == 1
+        assert engine.stats()["subscriptions"] == 0
+        assert engine._channels == {}
+        stats = engine.stats()
+        assert set(stats) == {
+            "connections",
+            "subscriptions",
+            "deliveries",
+            "conflated",
+            "slow_consumer_closes",
+            "broker_reconnects",
+            "messages_in",
+            "errors",
+        }
+
+
+async def test_engine_must_be_running() -> None:
+    engine = make_engine()
+    with pytest.raises(EngineNotRunning):
+        await engine.publish("quotes:X", "quote", {})
+    assert not engine.ready
+    async with engine:
+        assert engine.ready
+
+
+async def test_publication_encoded_once_and_rendered_per_name() -> None:
+    async with make_engine() as engine, engine.subscribe("quotes:X") as sub:
+        await engine.publish("quotes:X", "quote", {"p": "1.5"})
+        [pub] = await take(sub, 1)
+        text = pub.render("quotes:X")
+        assert text is pub.render("quotes:X")
+        assert text == '{"type":"quote","channel":"quotes:X","seq":1,"data":{"p":"1.5"}}'
+        assert (
+            pub.render("alias") == '{"type":"quote","channel":"alias","seq":1,"data":{"p":"1.5"}}'
+        )
