@@ -86,7 +86,7 @@ async def open_persistence(
         )
     # Imported here so the embedded default never loads the drivers it does not use.
     from hub.adapters.postgres import users as pg
-    from hub.adapters.postgres.database import create_pool, ping
+    from hub.adapters.postgres.database import close_pool, create_pool, ping
     from hub.adapters.postgres.instruments import PostgresInstruments
     from hub.adapters.postgres.migrations import pending
     from hub.adapters.postgres.trading import (
@@ -100,7 +100,7 @@ async def open_persistence(
         pool = await create_pool(settings.database_url, max_size=20)
     except Exception as exc:
         raise StartupError(f"cannot connect to HUB_DATABASE_URL: {exc}") from exc
-    stack.push_async_callback(pool.close)
+    stack.push_async_callback(close_pool, pool)
     async with pool.acquire() as conn:
         missing = await pending(conn)
     if missing:
@@ -126,7 +126,7 @@ async def open_persistence(
     )
 
 
-SUPERVISOR_LOCK = 0x4855_4253  # "HUBS"
+SUPERVISOR_LOCK = 0x4855_4253  # "HUBS"; two-key form: (this, hash of the schema)
 
 
 async def _postgres_leadership(url: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -141,7 +141,10 @@ async def _postgres_leadership(url: str, run: Callable[[], Coroutine[Any, Any, N
             # Polling, not waiting on the lock: a blocked pg_advisory_lock would hide a dead
             # connection from us until the leader lets go.
             while True:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", SUPERVISOR_LOCK):
+                # Keyed by schema too: several Hubs may share one database, one per schema.
+                if await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", SUPERVISOR_LOCK
+                ):
                     break
                 await asyncio.sleep(2.0)
             log.info("this process leads the order supervisor")

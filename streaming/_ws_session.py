@@ -14,7 +14,7 @@ from starlette.types import Send
 
 from streaming import _drive
 from streaming.auth import Principal
-from streaming.protocol import CloseCode, ServerMessage, encode_message
+from streaming.protocol import CloseCode, PingMessage, ServerMessage, encode_message
 from streaming.publication import Publication
 from streaming.session import Session
 from streaming.subscriber import Subscriber
@@ -87,6 +87,14 @@ class WebSocketSession(Session[str]):
             self._lost(exc)
         finally:
             self._writer = None
+
+    def heartbeat(self, now: float) -> None:
+        """Close an idle connection; ping one that has heard nothing from us for a while."""
+        limits = self.limits
+        if now - self.last_received > limits.idle_timeout:
+            self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+        elif now - self.last_sent >= limits.ping_interval and not self.outbox:
+            self.send(PingMessage())
 
     def _lost(self, exc: BaseException) -> None:
         log.debug("websocket send failed: %r", exc)

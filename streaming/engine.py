@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -80,6 +81,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions_gone = asyncio.Event()
         self._flusher: Flusher | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -90,6 +92,7 @@ class Engine:
         self._flusher = Flusher(self.limits.flush_interval)
         await broker.start(self._fanout, self._resubscribed)
         self._broker = broker
+        self._heartbeat = asyncio.create_task(self._beat(), name="streaming-heartbeat")
         return self
 
     async def __aexit__(
@@ -107,12 +110,14 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.limits.close_timeout + 1.0):
                     await self._sessions_gone.wait()
-        # 2. End local iterators; 3. stop resync tasks; 4. disconnect from the broker.
+        # 2. End local iterators; 3. stop heartbeats and resync tasks; 4. leave the broker.
         for subscription in list(self._locals):
             subscription.end()
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *([self._heartbeat] if self._heartbeat else [])]
+        self._heartbeat = None
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if broker is not None:
             await broker.close()
         if self._flusher is not None:
@@ -270,6 +275,17 @@ class Engine:
             subscriber.catch_up(snapshot, subscriber.last_seq, announce=False)
 
     # --- connections ----------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        # One task for every connection's pings and idle timeout, instead of a task per
+        # connection: idle connections then cost memory, not wake-ups.
+        limits = self.limits
+        tick = max(min(limits.ping_interval, limits.idle_timeout) / 4, 0.01)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for session in list(self._sessions):
+                session.heartbeat(now)
 
     def open_session(self, session: Session[Any]) -> bool:
         """Admit a connection; False if its principal already has too many."""

@@ -112,6 +112,9 @@ class Session(Generic[T]):
             self.close_request.set_result((code, reason))
             self._wakeup.set()
 
+    def heartbeat(self, now: float) -> None:
+        """Called by the engine every heartbeat tick; transports that need liveness override."""
+
     def _notify(self) -> None:
         """Something was queued. Pull-mode transports (SSE) wait in `next_batch`; push-mode
         transports (WebSocket) override this to schedule a flush."""

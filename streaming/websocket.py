@@ -22,7 +22,6 @@ from streaming.protocol import (
     Error,
     ErrorCode,
     Ping,
-    PingMessage,
     Pong,
     PongMessage,
     Subscribe,
@@ -143,12 +142,11 @@ class WebSocketEndpoint:
         return action.token
 
     async def _serve(self, session: WebSocketSession, receive: Receive) -> tuple[int | None, str]:
-        """Run reader and heartbeat until one ends or a close is requested."""
+        """Run the reader until it ends or a close is requested (heartbeats: Engine)."""
         limits = self.limits
         session.send(Connected(session.id, limits.ping_interval, limits.idle_timeout))
         tasks: list[asyncio.Future[Any]] = [
             asyncio.create_task(self._read(session, receive)),
-            asyncio.create_task(self._heartbeat(session)),
         ]
         try:
             await asyncio.wait([*tasks, session.close_request], return_when=asyncio.FIRST_COMPLETED)
@@ -216,18 +214,6 @@ class WebSocketEndpoint:
             # One bad action (e.g. an Authorizer bug) must not take the connection down.
             log.exception("failed to handle %s", type(action).__name__)
             session.error(ErrorCode.INTERNAL, "internal error")
-
-    async def _heartbeat(self, session: WebSocketSession) -> None:
-        limits = self.limits
-        tick = max(min(limits.ping_interval, limits.idle_timeout) / 4, 0.01)
-        while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            if now - session.last_received > limits.idle_timeout:
-                session.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
-                return
-            if now - session.last_sent >= limits.ping_interval and not session.outbox:
-                session.send(PingMessage())
 
 
 def _payload(message: Message | dict[str, Any]) -> str | bytes:

@@ -12,7 +12,6 @@ happen in one Lua script, so pub/sub order is seq order and history never disagr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,8 +24,6 @@ from streaming.brokers._redis_pubsub import PubSubLink
 from streaming.channels import ChannelKind
 from streaming.errors import BrokerUnavailable, ConfigurationError
 from streaming.publication import Publication
-
-log = logging.getLogger("streaming.redis")
 
 _PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])

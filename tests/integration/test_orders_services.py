@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,12 +15,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def desk(schema_url: str, redis_url: str, amqp_url: str) -> Iterator[Desk]:
+def desk(schema_url: str, redis_url: str, amqp_url: str, amqp_prefix: str) -> Iterator[Desk]:
     settings = Settings(
         database_url=schema_url,
         redis_url=redis_url,
         amqp_url=amqp_url,
-        amqp_prefix=f"test-{uuid.uuid4().hex[:8]}.",
+        amqp_prefix=amqp_prefix,
         jwt_secret="integration-secret-0123456789abcdef",
         feed_in_process=False,
         worker_in_process=True,

@@ -3,7 +3,12 @@ as postgresql://host/db?search_path=tenant_a selects a schema (the tests use tha
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
+import structlog
+
+log = structlog.get_logger("hub.postgres")
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -12,6 +17,16 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
     assert pool is not None
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool, grace_s: float = 10.0) -> None:
+    """Close gracefully, waiting for borrowed connections at most `grace_s` seconds; then
+    terminate, so a connection a cancelled task never returned cannot hang shutdown."""
+    try:
+        await asyncio.wait_for(pool.close(), grace_s)
+    except TimeoutError:
+        log.warning("database pool did not close in time; terminating it", grace_s=grace_s)
+        pool.terminate()
 
 
 async def ping(pool: asyncpg.Pool) -> None:

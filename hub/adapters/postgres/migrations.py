@@ -20,7 +20,7 @@ def available() -> list[tuple[str, str]]:
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing; return the versions applied now."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    await conn.execute("SELECT pg_advisory_lock($1, hashtext(current_schema()))", _LOCK_ID)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -37,7 +37,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             applied.append(version)
         return applied
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+        await conn.execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))", _LOCK_ID)
 
 
 async def pending(conn: asyncpg.Connection) -> list[str]:

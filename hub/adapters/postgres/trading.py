@@ -61,8 +61,15 @@ class PostgresUnitOfWork:
 
     async def __aenter__(self) -> PostgresUnitOfWork:
         self._conn = await self._pool.acquire()
-        self._tx = self._conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            # Cancelled or failed before `async with` took over: give the connection back,
+            # or pool.close() would wait for it forever.
+            await self._pool.release(self._conn)
+            self._conn = None
+            raise
         return self
 
     async def __aexit__(
