@@ -23,7 +23,16 @@ def background(stack: AsyncExitStack, coro: Coroutine[Any, Any, None], name: str
     task.add_done_callback(done)
 
     async def stop() -> None:
-        task.cancel()
+        # Cancel again while it lingers: on Python 3.11, a cancel that lands while a library
+        # is inside asyncio.wait_for (redis-py's socket writes) can be absorbed, and the task
+        # would then never finish; a second cancel interrupts that wait.
+        attempts = 0
+        while not task.done():
+            task.cancel()
+            attempts += 1
+            await asyncio.wait({task}, timeout=1.0)
+        if attempts > 1:
+            log.warning("background task needed repeated cancels", task=name, attempts=attempts)
         with suppress(asyncio.CancelledError):
             await task
 

@@ -13,6 +13,7 @@ rung down the retry ladder (or to the dead-letter queue), then acks the original
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,9 +59,15 @@ class RabbitWorkQueue:
         channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._declare(channel)
 
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+    async def close(self, grace_s: float = 5.0) -> None:
+        if self._connection is None:
+            return
+        # A robust connection that is busy reconnecting can take long to close; do not let it
+        # hold the process hostage at shutdown.
+        try:
+            await asyncio.wait_for(self._connection.close(), grace_s)
+        except TimeoutError:
+            log.warning("RabbitMQ connection did not close in time", grace_s=grace_s)
 
     @property
     def connected(self) -> bool:
@@ -111,9 +118,22 @@ class RabbitWorkQueue:
         channel = await self._connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         queue = await channel.get_queue(self._name(WORK), ensure=False)
-        async with queue.iterator() as messages:
-            async for message in messages:
-                await self._handle(message, handler)
+        # Up to `prefetch` messages are handled at once: each spends most of its time waiting on
+        # the database, and one at a time would cap a worker at one order per round-trip chain.
+        running: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(self._prefetch)
+        try:
+            async with queue.iterator() as messages:
+                async for message in messages:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._handle(message, handler))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: slots.release())
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _handle(self, message: AbstractIncomingMessage, handler: MessageHandler) -> None:
         try:

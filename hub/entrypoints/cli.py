@@ -110,6 +110,19 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: print every asyncio task and where it waits (for a process that seems stuck)."""
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}", file=sys.stderr)
+        awaitable: object = task.get_coro()
+        while awaitable is not None:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
+            print(f"    {type(awaitable).__name__} {where}", file=sys.stderr)
+            awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
+    sys.stderr.flush()
+
+
 async def _run_until_signal(settings: Settings, *, feed: bool, worker: bool, banner: str) -> int:
     """Run the feed and/or the order worker, without HTTP, until SIGINT or SIGTERM; then close
     everything bootstrap opened (in-flight work finishes or is redelivered: acks follow commits)."""
@@ -121,6 +134,7 @@ async def _run_until_signal(settings: Settings, *, feed: bool, worker: bool, ban
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     try:
         async with bootstrap(settings, run_feed=feed, run_worker=worker):
             print(banner, flush=True)
@@ -198,15 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command in ("feed", "worker"):
-        import uvloop
-
+        # The standard loop, not uvloop: with uvloop, cancelling a redis-py write at shutdown
+        # could stall for seconds (seen in tests/e2e); these processes are not HTTP-bound.
         feed = args.command == "feed"
         banner = (
             f"hub feed: publishing {settings.feed_quotes_per_second} quotes/s"
             if feed
             else "hub worker: consuming orders"
         )
-        return uvloop.run(_run_until_signal(settings, feed=feed, worker=not feed, banner=banner))
+        return asyncio.run(_run_until_signal(settings, feed=feed, worker=not feed, banner=banner))
     return asyncio.run(_set_role(settings, args.email, args.role))
 
 

@@ -71,6 +71,8 @@ class OrderProcessor:
     async def handle(self, body: bytes) -> None:
         """The work-queue handler. Raising makes the queue retry the message later."""
         message = messages.order_messages.decode(body)
+        # Read the quote before the transaction opens: no row lock waits on a Redis round trip.
+        quote = await self._quote_for(message.symbol)
         async with self._uow() as uow:
             order = await uow.order_for_update(message.order_id)
             if order is None:
@@ -84,7 +86,8 @@ class OrderProcessor:
             position = await uow.position_for_update(account.id, order.symbol)
             position = position or empty_position(account.id, order.user_id, order.symbol)
             now = self._clock.now()
-            quote = (await self._market_data.quotes([order.symbol])).get(order.symbol)
+            if quote is None or quote.symbol != order.symbol:
+                quote = (await self._market_data.quotes([order.symbol])).get(order.symbol)
             events = await self._decide(order, message.action, quote, account, position, now)
             if not events:
                 return
@@ -92,6 +95,11 @@ class OrderProcessor:
             await uow.commit()
         self.processed += 1
         self._on_commit()
+
+    async def _quote_for(self, symbol: str) -> Quote | None:
+        if not symbol:
+            return None
+        return (await self._market_data.quotes([symbol])).get(symbol)
 
     async def _decide(
         self,

@@ -23,6 +23,7 @@ class Action(enum.StrEnum):
 class OrderMessage(msgspec.Struct, frozen=True):
     order_id: UUID
     action: Action
+    symbol: str = ""  # lets the worker fetch the quote before it opens its transaction
 
 
 class StreamMessage(msgspec.Struct, frozen=True):

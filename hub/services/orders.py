@@ -166,7 +166,9 @@ class OrderService:
             await uow.append_event(event)
             await uow.enqueue(
                 messages.ORDERS_TOPIC,
-                messages.encode(messages.OrderMessage(order.id, messages.Action.PROCESS)),
+                messages.encode(
+                    messages.OrderMessage(order.id, messages.Action.PROCESS, order.symbol)
+                ),
             )
             view = OrderView.of(order)
             await uow.enqueue(
@@ -198,7 +200,9 @@ class OrderService:
             await uow.append_event(event)
             await uow.enqueue(
                 messages.ORDERS_TOPIC,
-                messages.encode(messages.OrderMessage(order.id, messages.Action.CANCEL)),
+                messages.encode(
+                    messages.OrderMessage(order.id, messages.Action.CANCEL, order.symbol)
+                ),
             )
             view = OrderView.of(moved)
             await uow.enqueue(

@@ -21,6 +21,9 @@ from hub.services.trading_ports import Outbox, OutboxRow, WorkQueue
 
 log = structlog.get_logger("hub.relay")
 
+PURGE_EVERY_S = 60.0
+KEEP_SENT_S = 3600.0  # sent rows stay an hour, for inspection, then go
+
 
 class OutboxRelay:
     def __init__(
@@ -48,12 +51,17 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = self._poll
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + PURGE_EVERY_S
         while True:
             self._wake.clear()
             try:
                 while await self._outbox.drain(self._batch, self._publish) > 0:
                     pass
                 backoff = self._poll
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_EVERY_S
+                    await self._outbox.purge_sent(KEEP_SENT_S)
             except Exception as exc:
                 self.failures += 1
                 backoff = min(backoff * 2, self._max_backoff)

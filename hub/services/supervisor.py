@@ -62,7 +62,7 @@ class OrderSupervisor:
             return
         for order_id in self.index.on_quote(quote):
             self.triggers += 1
-            await self._send(OrderMessage(order_id, Action.TRIGGER))
+            await self._send(OrderMessage(order_id, Action.TRIGGER, quote.symbol))
 
     async def run(self) -> None:
         started = self._clock.now()
@@ -106,7 +106,7 @@ class OrderSupervisor:
                     action = Action.EXPIRE
                     self.expired += 1
             if action is not None:
-                await self._send(OrderMessage(order.id, action))
+                await self._send(OrderMessage(order.id, action, order.symbol))
 
     def _overdue(self, order: Order, now: datetime) -> Action | None:
         if now - order.updated_at < self._stuck_after:

@@ -134,6 +134,9 @@ class Outbox(Protocol):
 
     async def pending(self) -> int: ...
 
+    async def purge_sent(self, older_than_s: float) -> int:
+        """Delete rows sent more than `older_than_s` seconds ago; return how many."""
+
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 

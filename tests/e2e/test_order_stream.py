@@ -128,7 +128,11 @@ def services(
         for process in helpers:
             process.terminate()
         for process in helpers:
-            process.wait(timeout=20)
+            try:
+                assert process.wait(timeout=20) in (0, -15), "did not stop cleanly"
+            finally:
+                if process.poll() is None:
+                    process.kill()
 
 
 @pytest.mark.integration

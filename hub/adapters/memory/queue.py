@@ -13,7 +13,10 @@ log = structlog.get_logger("hub.queue")
 
 
 class MemoryWorkQueue:
-    def __init__(self, retry_delays: Sequence[float] = (0.5, 2.0, 5.0, 10.0)) -> None:
+    def __init__(
+        self, retry_delays: Sequence[float] = (0.5, 2.0, 5.0, 10.0), concurrency: int = 8
+    ) -> None:
+        self._concurrency = concurrency
         self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
         self._delays = tuple(retry_delays)
         self._timers: set[asyncio.Task[None]] = set()
@@ -24,13 +27,20 @@ class MemoryWorkQueue:
         self._queue.put_nowait((body, 0))
 
     async def consume(self, handler: MessageHandler) -> None:
-        try:
+        """Handle up to `concurrency` messages at once, as RabbitMQ's prefetch allows."""
+
+        async def one_consumer() -> None:
             while True:
                 body, attempt = await self._queue.get()
                 try:
                     await handler(body)
                 except Exception as exc:
                     self._retry(body, attempt, exc)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self._concurrency):
+                    group.create_task(one_consumer())
         finally:
             for timer in self._timers:
                 timer.cancel()

@@ -59,6 +59,9 @@ class MemoryTrading:
     async def pending(self) -> int:
         return len(self.outbox)
 
+    async def purge_sent(self, older_than_s: float) -> int:
+        return 0  # sent rows are dropped as they are sent
+
 
 class MemoryTradingReader:
     def __init__(self, state: MemoryTrading) -> None:

@@ -277,33 +277,52 @@ class PostgresTradingReader:
 
 
 class PostgresOutbox:
+    LEASE_S = 30
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def drain(
         self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
     ) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, topic, body FROM outbox WHERE sent_at IS NULL ORDER BY id"
-                " LIMIT $1 FOR UPDATE SKIP LOCKED",
-                limit,
-            )
-            if not rows:
-                return 0
-            claimed = [OutboxRow(r["id"], r["topic"], bytes(r["body"])) for r in rows]
+        # Claim in one short statement (a lease, not a lock held while publishing: that would
+        # keep a transaction open across broker round trips), publish, then mark.
+        rows = await self._pool.fetch(
+            "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2),"
+            " attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
+            "   AND (claimed_until IS NULL OR claimed_until < now())"
+            "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, topic, body",
+            limit,
+            self.LEASE_S,
+        )
+        if not rows:
+            return 0
+        claimed = sorted(
+            (OutboxRow(r["id"], r["topic"], bytes(r["body"])) for r in rows), key=lambda r: r.id
+        )
+        sent: list[int] = []
+        try:
             sent = await publish(claimed)
+        finally:
             failed = [r.id for r in claimed if r.id not in set(sent)]
             if sent:
-                await conn.execute(
+                await self._pool.execute(
                     "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", sent
                 )
-            if failed:
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])", failed
+            if failed:  # back in line at once, rather than after the lease
+                await self._pool.execute(
+                    "UPDATE outbox SET claimed_until = NULL WHERE id = ANY($1::bigint[])", failed
                 )
-            return len(sent)
+        return len(sent)
 
     async def pending(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return count
+
+    async def purge_sent(self, older_than_s: float) -> int:
+        status: str = await self._pool.execute(
+            "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)", older_than_s
+        )
+        return int(status.split()[-1])

@@ -81,9 +81,13 @@ CREATE TABLE outbox (
     body       bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     attempts   integer NOT NULL DEFAULT 0,
+    -- A relay leases rows for a while instead of holding row locks while it publishes; a relay
+    -- that dies lets its lease run out and another takes the rows over.
+    claimed_until timestamptz,
     sent_at    timestamptz
 );
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 
 CREATE TABLE idempotency_keys (
     user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
