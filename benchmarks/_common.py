@@ -321,6 +321,10 @@ async def run_hub(
         yield hub
     finally:
         await stop_all([*helpers, serve])
+        if "HUB_AMQP_PREFIX" in full:
+            from hub.adapters.rabbitmq import delete_topology
+
+            await delete_topology(full["HUB_AMQP_URL"], full["HUB_AMQP_PREFIX"])
 
 
 async def register_and_login(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -96,23 +95,6 @@ def amqp_prefix(amqp_url: str) -> Iterator[str]:
     and hundreds left behind by test runs slow a small broker to a halt."""
     prefix = f"test-{uuid.uuid4().hex[:8]}."
     yield prefix
+    from hub.adapters.rabbitmq import delete_topology
+
     asyncio.run(delete_topology(amqp_url, prefix))
-
-
-async def delete_topology(amqp_url: str, prefix: str) -> None:
-    import aio_pika
-
-    from hub.adapters.rabbitmq import DEAD, EXCHANGE, WORK
-
-    names = [WORK, DEAD, *(f"{WORK}.retry.{n}" for n in range(1, 9))]
-    connection = await aio_pika.connect_robust(amqp_url, timeout=10)
-    try:
-        for name in names:
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                await channel.queue_delete(prefix + name)  # some are not declared in a test
-        channel = await connection.channel()
-        with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-            await channel.exchange_delete(prefix + EXCHANGE)
-    finally:
-        await connection.close()

@@ -14,6 +14,7 @@ rung down the retry ladder (or to the dead-letter queue), then acks the original
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,3 +157,20 @@ class RabbitWorkQueue:
                 await message.nack(requeue=True)
                 return
         await message.ack()
+
+
+async def delete_topology(url: str, prefix: str = "", rungs: int = 8) -> None:
+    """Delete the exchange and queues declared under `prefix` (for test and benchmark runs:
+    quorum queues are heavy, and a small broker slows to a halt under hundreds of stale ones)."""
+    names = [WORK, DEAD, *(f"{WORK}.retry.{n}" for n in range(1, rungs + 1))]
+    connection = await aio_pika.connect_robust(url, timeout=10)
+    try:
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+                await channel.queue_delete(prefix + name)
+        channel = await connection.channel()
+        with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+            await channel.exchange_delete(prefix + EXCHANGE)
+    finally:
+        await connection.close()
