@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aio_pika
@@ -47,8 +47,10 @@ class RabbitWorkQueue:
         self._prefetch = prefetch
         self._timeout = publish_timeout
         self._prefix = prefix
-        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._reopen = asyncio.Lock()
         self.dead_lettered = 0
         self.retried = 0
 
@@ -56,9 +58,34 @@ class RabbitWorkQueue:
         return self._prefix + name
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url, timeout=10)
-        channel = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await self._declare(channel)
+        await self._exchange_ready()
+
+    async def _connection_ready(self) -> aio_pika.abc.AbstractConnection:
+        # A plain connection, re-made here when it is gone: aio-pika's robust connection can
+        # end up closed for good after `rabbitmqctl stop_app` (its restore callback fails), and
+        # then never recovers; owning the reconnect keeps recovery simple and visible.
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect(self._url, timeout=10)
+        return self._connection
+
+    async def _reset(self) -> None:
+        connection, self._connection = self._connection, None
+        self._channel = self._exchange = None
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 2.0)
+
+    async def _exchange_ready(self) -> aio_pika.abc.AbstractExchange:
+        """The publishing channel, reopened (with its connection) when it closed."""
+        if self._exchange is not None and self._channel is not None and not self._channel.is_closed:
+            return self._exchange
+        async with self._reopen:
+            if self._channel is None or self._channel.is_closed:
+                connection = await self._connection_ready()
+                self._channel = await connection.channel(publisher_confirms=True)
+                self._exchange = await self._declare(self._channel)
+        assert self._exchange is not None
+        return self._exchange
 
     async def close(self, grace_s: float = 5.0) -> None:
         if self._connection is None:
@@ -72,7 +99,10 @@ class RabbitWorkQueue:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        # `connected` is cleared while a robust connection is down and reconnecting;
+        # `is_closed` only says whether it was closed on purpose.
+        connection = self._connection
+        return connection is not None and connection.connected.is_set() and not connection.is_closed
 
     async def _declare(
         self, channel: aio_pika.abc.AbstractChannel
@@ -103,8 +133,11 @@ class RabbitWorkQueue:
         await self._send(body, "work", retries=0)
 
     async def _send(self, body: bytes, routing_key: str, retries: int) -> None:
-        if self._exchange is None:
-            raise ConnectionError("the work queue is not started")
+        try:
+            exchange = await self._exchange_ready()
+        except Exception:
+            await self._reset()
+            raise
         message = aio_pika.Message(
             body,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -112,25 +145,44 @@ class RabbitWorkQueue:
             headers={RETRIES_HEADER: retries},
         )
         # With publisher confirms on, this returns once the broker has taken responsibility.
-        await self._exchange.publish(message, routing_key=routing_key, timeout=self._timeout)
+        try:
+            await exchange.publish(message, routing_key=routing_key, timeout=self._timeout)
+        except Exception:
+            await self._reset()  # the next publish reconnects
+            raise
 
     async def consume(self, handler: MessageHandler) -> None:
-        assert self._connection is not None, "start() first"
-        channel = await self._connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await channel.get_queue(self._name(WORK), ensure=False)
-        # Up to `prefetch` messages are handled at once: each spends most of its time waiting on
-        # the database, and one at a time would cap a worker at one order per round-trip chain.
+        """Consume until cancelled, reopening the channel whenever it closes for good. The
+        broker delivers at most `prefetch` unacked messages, so that many are handled at once:
+        each spends most of its time waiting on the database."""
         running: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(self._prefetch)
+
+        def on_message(message: AbstractIncomingMessage) -> None:
+            task = asyncio.create_task(self._handle(message, handler))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            on_message(message)
+
         try:
-            async with queue.iterator() as messages:
-                async for message in messages:
-                    await slots.acquire()
-                    task = asyncio.create_task(self._handle(message, handler))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                    task.add_done_callback(lambda _: slots.release())
+            while True:
+                try:
+                    connection = await self._connection_ready()
+                    channel = await connection.channel(publisher_confirms=True)
+                    await channel.set_qos(prefetch_count=self._prefetch)
+                    await self._declare(channel)
+                    queue = await channel.get_queue(self._name(WORK), ensure=False)
+                    await queue.consume(deliver)
+                    while True:  # polled: a closed robust channel fires no event we can rely on
+                        await asyncio.sleep(1.0)
+                        if channel.is_closed:
+                            break
+                    log.warning("consumer channel closed; reopening")
+                except Exception as exc:  # whatever the client raised: start over
+                    log.warning("cannot consume, retrying", error=repr(exc))
+                    await self._reset()
+                await asyncio.sleep(1.0)
         finally:
             for task in running:
                 task.cancel()
@@ -154,9 +206,9 @@ class RabbitWorkQueue:
             except Exception as publish_exc:
                 # Could not park it: leave it with RabbitMQ, which redelivers it.
                 log.warning("cannot reroute failed message", error=repr(publish_exc))
-                await message.nack(requeue=True)
+                await _settle(message.nack(requeue=True))
                 return
-        await message.ack()
+        await _settle(message.ack())
 
 
 async def delete_topology(url: str, prefix: str = "", rungs: int = 8) -> None:
@@ -174,3 +226,12 @@ async def delete_topology(url: str, prefix: str = "", rungs: int = 8) -> None:
             await channel.exchange_delete(prefix + EXCHANGE)
     finally:
         await connection.close()
+
+
+async def _settle(settling: Awaitable[None]) -> None:
+    """Ack or nack; if the channel is gone, RabbitMQ redelivers the message, and processing it
+    again is harmless (the worker is idempotent)."""
+    try:
+        await settling
+    except Exception as exc:
+        log.warning("could not settle a message; it will be redelivered", error=repr(exc))

@@ -18,6 +18,7 @@ import structlog
 from hub.domain.accounts import Account
 from hub.domain.calendar import MarketCalendar, day_order_expired
 from hub.domain.errors import Forbidden
+from hub.domain.matching import match_quote
 from hub.domain.orders import (
     MATCHABLE_STATUSES,
     Order,
@@ -28,7 +29,6 @@ from hub.domain.orders import (
     cancel,
     effective_type,
     expire,
-    match_quote,
     reject,
 )
 from hub.domain.positions import Position, apply_order_event, empty_position

@@ -127,8 +127,10 @@ def test_orders_submitted_while_rabbitmq_is_down_all_fill_after_it_returns(
             r = client.post("/api/v1/orders", json=body, headers=auth)
             assert r.status_code == 202, r.text
             ids.append(r.json()["id"])
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
+        deadline = time.monotonic() + 15
+        while (ready := client.get("/readyz")).status_code != 503:
+            assert time.monotonic() < deadline, "readiness never reported RabbitMQ down"
+            time.sleep(0.2)
         assert ready.json()["checks"]["rabbitmq"]["status"] == "down"
         time.sleep(1)
         pending = client.get("/api/v1/orders?status=open", headers=auth).json()["orders"]

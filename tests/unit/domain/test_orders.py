@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from hub.domain.matching import marketable_price, match_quote, stop_triggered
 from hub.domain.orders import (
     TRANSITIONS,
     IllegalTransition,
@@ -27,12 +28,9 @@ from hub.domain.orders import (
     cancel,
     expire,
     fill,
-    marketable_price,
-    match_quote,
     new_order,
     reject,
     request_cancel,
-    stop_triggered,
     trigger,
     validate_submit,
 )

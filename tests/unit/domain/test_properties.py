@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hub.domain.accounts import Account
 from hub.domain.errors import HubError
 from hub.domain.instruments import Category
+from hub.domain.matching import match_quote
 from hub.domain.orders import (
     TRANSITIONS,
     Order,
@@ -26,7 +27,6 @@ from hub.domain.orders import (
     cancel,
     expire,
     fill,
-    match_quote,
     new_order,
     reject,
     request_cancel,
