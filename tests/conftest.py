@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -98,3 +99,15 @@ def amqp_prefix(amqp_url: str) -> Iterator[str]:
     from hub.adapters.rabbitmq import delete_topology
 
     asyncio.run(delete_topology(amqp_url, prefix))
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    """A client of the real Redis (tests keep to their own key prefixes)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

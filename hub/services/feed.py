@@ -11,6 +11,7 @@ import structlog
 from hub.domain.quotes import Quote
 from hub.services.channels import quotes_channel
 from hub.services.ports import Publisher, QuoteStore
+from hub.services.views import QuoteView
 
 log = structlog.get_logger("hub.feed")
 
@@ -23,25 +24,6 @@ class QuoteSource(Protocol):
     def snapshot(self) -> list[Quote]: ...
 
     async def run(self, sink: QuoteListener) -> None: ...
-
-
-def quote_payload(quote: Quote) -> dict[str, object]:
-    """The wire form of a quote (decimal strings), shared by REST, WebSocket, SSE."""
-    return {
-        "symbol": quote.symbol,
-        "bid": quote.bid,
-        "ask": quote.ask,
-        "last": quote.last,
-        "bid_size": quote.bid_size,
-        "ask_size": quote.ask_size,
-        "open": quote.open,
-        "high": quote.high,
-        "low": quote.low,
-        "prev_close": quote.prev_close,
-        "change": quote.change,
-        "change_percent": quote.change_percent,
-        "timestamp": quote.timestamp,
-    }
 
 
 class FeedService:
@@ -72,7 +54,7 @@ class FeedService:
         try:
             await self._store.put(quote)
             await self._publisher.publish(
-                quotes_channel(quote.symbol), "quote", quote_payload(quote)
+                quotes_channel(quote.symbol), "quote", QuoteView.of(quote)
             )
             self.published += 1
         except Exception as exc:

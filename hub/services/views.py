@@ -15,6 +15,7 @@ from hub.domain.money import to_cents
 from hub.domain.orders import Order
 from hub.domain.portfolio import round_places
 from hub.domain.positions import Position
+from hub.domain.quotes import Quote
 
 PRICE_PLACES = 4
 
@@ -122,4 +123,40 @@ class LedgerUpdate(msgspec.Struct, kw_only=True):
                 avg_entry_price=round_places(position.avg_entry_price, PRICE_PLACES),
                 realized_pl=to_cents(position.realized_pl),
             ),
+        )
+
+
+class QuoteView(msgspec.Struct, kw_only=True):
+    """A quote on the wire (REST, WebSocket, SSE, and what gRPC decodes from the fan-out)."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    prev_close: Decimal
+    change: Decimal
+    change_percent: Decimal
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, q: Quote) -> QuoteView:
+        return cls(
+            symbol=q.symbol,
+            bid=q.bid,
+            ask=q.ask,
+            last=q.last,
+            bid_size=q.bid_size,
+            ask_size=q.ask_size,
+            open=q.open,
+            high=q.high,
+            low=q.low,
+            prev_close=q.prev_close,
+            change=q.change,
+            change_percent=q.change_percent,
+            timestamp=q.timestamp,
         )

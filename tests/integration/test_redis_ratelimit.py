@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -12,15 +10,6 @@ from hub.adapters.redis_ratelimit import FallbackRateLimiter, RedisRateLimiter
 from tests.contracts import RateLimiterContract
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 class TestRedisRateLimiter(RateLimiterContract):

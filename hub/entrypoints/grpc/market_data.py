@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime
-from decimal import Decimal
 
 import grpc
 import msgspec
@@ -19,28 +18,10 @@ from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
 from hub.services.channels import quotes_channel
 from hub.services.market_data import MarketDataService, parse_symbols
+from hub.services.views import QuoteView
 from streaming import Engine, Publication, StreamingError
 
-
-class _WireQuote(msgspec.Struct):
-    """A quote as the feed publishes it (see hub.services.feed.quote_payload)."""
-
-    symbol: str
-    bid: Decimal
-    ask: Decimal
-    last: Decimal
-    bid_size: Decimal
-    ask_size: Decimal
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    prev_close: Decimal
-    change: Decimal
-    change_percent: Decimal
-    timestamp: datetime
-
-
-_wire = msgspec.json.Decoder(_WireQuote)
+_wire = msgspec.json.Decoder(QuoteView)  # what the feed publishes
 
 
 def _timestamp(at: datetime) -> Timestamp:
@@ -49,7 +30,7 @@ def _timestamp(at: datetime) -> Timestamp:
     return ts
 
 
-def quote_message(q: Quote | _WireQuote) -> pb.Quote:
+def quote_message(q: Quote | QuoteView) -> pb.Quote:
     return pb.Quote(
         bid=str(q.bid),
         ask=str(q.ask),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from hub.domain.errors import NotFound
 from hub.entrypoints.http.routing import Call, Operation, operation
 from hub.entrypoints.http.schemas import (
-    AccountOut,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -14,6 +13,7 @@ from hub.entrypoints.http.schemas import (
     UserOut,
 )
 from hub.services.auth import TokenPair
+from hub.services.views import AccountView
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:
@@ -23,7 +23,7 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 async def register(call: Call) -> RegisterResponse:
     body: RegisterRequest = call.body
     user, account = await call.hub.auth.register(body.email, body.password, body.name)
-    return RegisterResponse(UserOut.of(user), AccountOut.of(account))
+    return RegisterResponse(UserOut.of(user), AccountView.of(account))
 
 
 async def login(call: Call) -> TokenResponse:

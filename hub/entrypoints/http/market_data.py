@@ -3,7 +3,6 @@ and the admin cache routes."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -11,9 +10,9 @@ import msgspec
 
 from hub.domain.errors import InvalidInput
 from hub.domain.instruments import Instrument
-from hub.domain.quotes import Quote
 from hub.entrypoints.http.routing import Call, Operation, Param, operation
 from hub.services.market_data import MarketData, parse_symbols
+from hub.services.views import QuoteView
 
 
 class InstrumentOut(msgspec.Struct):
@@ -32,49 +31,17 @@ class InstrumentOut(msgspec.Struct):
         )
 
 
-class QuoteOut(msgspec.Struct):
-    bid: Decimal
-    ask: Decimal
-    last: Decimal
-    bid_size: Decimal
-    ask_size: Decimal
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    prev_close: Decimal
-    change: Decimal
-    change_percent: Decimal
-    timestamp: datetime
-
-    @classmethod
-    def of(cls, q: Quote) -> QuoteOut:
-        return cls(
-            q.bid,
-            q.ask,
-            q.last,
-            q.bid_size,
-            q.ask_size,
-            q.open,
-            q.high,
-            q.low,
-            q.prev_close,
-            q.change,
-            q.change_percent,
-            q.timestamp,
-        )
-
-
 class MarketDataOut(msgspec.Struct):
     symbol: str
     name: str
     category: str
     currency: str
-    quote: QuoteOut | None
+    quote: QuoteView | None
 
     @classmethod
     def of(cls, md: MarketData) -> MarketDataOut:
         i = md.instrument
-        quote = QuoteOut.of(md.quote) if md.quote is not None else None
+        quote = QuoteView.of(md.quote) if md.quote is not None else None
         return cls(i.symbol, i.name, i.category.value, i.currency, quote)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from hub.domain.accounts import Account
-from hub.domain.money import to_cents
 from hub.domain.users import User
+from hub.services.views import AccountView
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, examples=["demo@hub.local"])]
 # The policy's own 60-character maximum is checked by the domain (with a clear message); this
@@ -43,30 +41,6 @@ class TokenResponse(msgspec.Struct):
     token_type: Literal["bearer"] = "bearer"
 
 
-class AccountOut(msgspec.Struct):
-    id: UUID
-    cash: Decimal
-    reserved_cash: Decimal
-    buying_power: Decimal
-    equity: Decimal
-    currency: str
-    status: Literal["active"]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, account: Account, positions_value: Decimal = Decimal(0)) -> AccountOut:
-        return cls(
-            id=account.id,
-            cash=to_cents(account.cash),
-            reserved_cash=to_cents(account.reserved_cash),
-            buying_power=to_cents(account.buying_power),
-            equity=to_cents(account.cash + positions_value),
-            currency=account.currency,
-            status="active",
-            created_at=account.created_at,
-        )
-
-
 class UserOut(msgspec.Struct):
     id: UUID
     email: str
@@ -81,7 +55,7 @@ class UserOut(msgspec.Struct):
 
 class RegisterResponse(msgspec.Struct):
     user: UserOut
-    account: AccountOut
+    account: AccountView
 
 
 class Health(msgspec.Struct):
