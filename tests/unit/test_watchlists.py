@@ -66,7 +66,6 @@ def test_rules_and_bad_input(client: TestClient) -> None:
     too_many = (
         "AAPL MSFT AMZN GOOGL META NVDA TSLA DIS JPM V JNJ WMT PG KO PEP NFLX INTC AMD BAC XOM NKE"
     ).split()
-    ]
     cases = [
         ({"name": "x", "symbols": too_many}, 422, "validation_error"),
         ({"name": "x", "symbols": ["NOPE"]}, 422, "validation_error"),
