@@ -53,6 +53,7 @@ PREFIX = "bench-fanout:"
 SYMBOLS = [f"quotes:S{i:03d}" for i in range(200)]
 PER_CLIENT = 20
 P99_LIMIT_MS = 50.0
+PUBLISHERS = 32  # concurrent publishes in flight (market mode)
 
 
 def raise_nofile() -> int:
@@ -65,7 +66,8 @@ def raise_nofile() -> int:
 # --- servers (own process: `fanout_scale.py serve --serve NAME --port P`) ------------------------
 
 
-def serve_market(port: int, seed: int) -> None:
+def serve_market(port: int, seed: int, http: bool = True) -> None:
+    """Hub on the Redis broker; publishes at the rate set on stdin (`http=False`: publish only)."""
     from starlette.applications import Starlette
 
     from streaming import ChannelKind, Engine, Limits, Principal
@@ -81,10 +83,10 @@ def serve_market(port: int, seed: int) -> None:
     engine = Engine(
         REDIS_URL, authorizer=Anyone(), kind_of=lambda _: ChannelKind.LATEST, limits=limits
     )
-    published = 0
+    published = failures = 0
 
     async def publish_loop() -> None:
-        nonlocal published
+        nonlocal published, failures
         rng = random.Random(seed)
         prices = [50.0 + rng.uniform(0, 400) for _ in SYMBOLS]
         loop = asyncio.get_running_loop()
@@ -109,7 +111,8 @@ def serve_market(port: int, seed: int) -> None:
                 if words and words[0] == b"rate":
                     rate, start, sent = float(words[1]), time.monotonic(), 0
                 elif words and words[0] == b"stats":
-                    stats = {**engine.stats(), "published": published, "t": time.monotonic()}
+                    stats = {**engine.stats(), "published": published, "failures": failures}
+                    stats["t"] = time.monotonic()
                     print(json.dumps(stats), flush=True)
             os._exit(0)
 
@@ -120,10 +123,21 @@ def serve_market(port: int, seed: int) -> None:
                 if due > 0:
                     batch = []
                     for _ in range(due):
-                        batch.append(engine.publish(SYMBOLS[nxt], "quote", quote(nxt)))
+                        batch.append((SYMBOLS[nxt], nxt))
                         nxt = (nxt + 1) % len(SYMBOLS)
-                    await asyncio.gather(*batch)  # concurrent round trips to Redis
-                    published += due
+                    # At most PUBLISHERS round trips to Redis in flight: the engine's redis-py
+                    # pool is bounded and fails (not waits) beyond its size.
+                    for i in range(0, len(batch), PUBLISHERS):
+                        results = await asyncio.gather(
+                            *(
+                                engine.publish(ch, "quote", quote(k))
+                                for ch, k in batch[i : i + PUBLISHERS]
+                            ),
+                            return_exceptions=True,
+                        )
+                        failed = [r for r in results if isinstance(r, BaseException)]
+                        published += len(results) - len(failed)
+                        failures += len(failed)
                     sent += due
             await asyncio.sleep(0.001)
 
@@ -134,10 +148,24 @@ def serve_market(port: int, seed: int) -> None:
             yield
             task.cancel()
 
-    fanout.run_uvicorn(Starlette(routes=[engine.websocket_route("/ws")], lifespan=lifespan), port)
+    async def publish_only() -> None:
+        async with engine:
+            print("ready", flush=True)
+            await publish_loop()
+
+    if http:
+        app = Starlette(routes=[engine.websocket_route("/ws")], lifespan=lifespan)
+        fanout.run_uvicorn(app, port)
+    else:
+        asyncio.run(publish_only())
 
 
-SERVERS = {"hub": fanout.serve_hub, "starlette": fanout.serve_starlette, "hub-market": serve_market}
+SERVERS = {
+    "hub": fanout.serve_hub,
+    "starlette": fanout.serve_starlette,
+    "hub-market": serve_market,
+    "publisher": lambda port, seed: serve_market(port, seed, http=False),
+}
 
 
 # --- load client ---------------------------------------------------------------------------------
@@ -188,7 +216,7 @@ async def start_server(name: str, seed: int) -> Server:
     line = await asyncio.wait_for(process.stdout.readline(), 30)
     if not line.startswith(b"ready"):
         raise RuntimeError(f"{name} did not start")
-    for _ in range(200):
+    for _ in range(200 if name != "publisher" else 0):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
@@ -428,6 +456,11 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
         subscriptions = zipf_subscriptions(args.clients, args.seed + run)
         popularity = [sum(s in subs for subs in subscriptions) for s in SYMBOLS]
         server = await start_server("hub-market", args.seed + run)
+        # Separate publisher (the usual deployment: a market-data feed publishes to Redis, the
+        # WebSocket node only fans out), or the WebSocket process publishes itself.
+        publisher = server
+        if args.publisher == "separate":
+            publisher = await start_server("publisher", args.seed + run)
         tally = Tally()
 
         def subscribe(client: fanout.WsClient, subs: list[list[str]] = subscriptions) -> Any:
@@ -441,16 +474,20 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
             )
             await asyncio.sleep(1.0)
             for rate in args.rates:
-                await server.command(f"rate {rate}")
+                await publisher.command(f"rate {rate}")
                 await asyncio.sleep(args.warmup)
                 me = psutil.Process()
                 c0, s0, st0 = sum(me.cpu_times()[:2]), server.cpu(), await server.stats()
+                p0, pt0 = publisher.cpu(), await publisher.stats()
                 tally.count, tally.latencies, tally.recording = 0, [], True
                 await asyncio.sleep(args.step)
                 tally.recording = False
                 c1, s1, st1 = sum(me.cpu_times()[:2]), server.cpu(), await server.stats()
+                p1, pt1 = publisher.cpu(), await publisher.stats()
+                for key in ("published", "failures"):
+                    st0[key], st1[key] = pt0[key], pt1[key]
                 elapsed = st1["t"] - st0["t"]
-                await server.command("rate 0")
+                await publisher.command("rate 0")
                 await asyncio.sleep(1.0)
 
                 def per_s(key: str, a: dict[str, Any] = st0, b: dict[str, Any] = st1) -> float:
@@ -472,6 +509,10 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
                     "p99_ms": p99,
                     "server_cpu_pct": round(100 * (s1 - s0) / elapsed, 1),
                     "client_cpu_pct": round(100 * (c1 - c0) / elapsed, 1),
+                    "publisher_cpu_pct": round(100 * (p1 - p0) / elapsed, 1)
+                    if publisher is not server
+                    else None,
+                    "publish_failures": st1["failures"] - st0["failures"],
                     "slow_consumer_closes": st1["slow_consumer_closes"],
                     "kept_up": published >= 0.95 * rate
                     and per_s("messages_in") >= 0.95 * published
@@ -484,6 +525,8 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
             close_all(clients)
         finally:
             await server.stop()
+            if publisher is not server:
+                await publisher.stop()
             deleted = await clean_redis()
         runs.append(
             {
@@ -553,6 +596,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rates", default="2000,5000", help="market: quotes/s, total")
     parser.add_argument("--step", type=float, default=8.0, help="market: seconds measured")
     parser.add_argument("--warmup", type=float, default=2.0, help="market: seconds before")
+    parser.add_argument(
+        "--publisher", choices=["separate", "same"], default="separate", help="market: where"
+    )
     parser.add_argument("--out", help="also write the JSON report here")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -88,7 +88,12 @@ class RedisBroker:
         self._on_publication = on_publication
         # RESP2 pinned: the pub/sub reader expects messages as plain replies, and RESP3 would
         # route them to redis-py's push handlers instead.
-        self._client = aioredis.from_url(self._url, protocol=2)
+        # A blocking pool: a burst of concurrent publishes waits for a connection instead of
+        # failing with "Too many connections" (redis-py's default pool raises past its cap).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._url, protocol=2, max_connections=64, timeout=10
+        )
+        self._client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self._script = self._client.register_script(_PUBLISH)
         self._link = PubSubLink(self._client, self._prefix, self._message, on_resubscribed)
         self._link.start()

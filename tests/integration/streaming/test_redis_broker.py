@@ -176,3 +176,12 @@ async def test_resubscribes_and_fills_the_gap_after_the_pubsub_connection_is_kil
         await publisher.publish("events:k", "event", {"n": 15})
         [live] = await take(events, 1)
         assert live.seq == 16
+
+
+async def test_a_burst_of_concurrent_publishes_waits_for_connections(broker_url: str) -> None:
+    """More publishes in flight than the pool has connections: they queue, none fails."""
+    async with make_engine(broker_url) as engine:
+        seqs = await asyncio.gather(
+            *(engine.publish("orders:burst", "order", {"n": i}) for i in range(300))
+        )
+    assert sorted(seqs) == list(range(1, 301))
