@@ -174,10 +174,12 @@ def order_row(page: Page, table: str, order_id: str) -> Any:
 
 def place_from_ticket(page: Page) -> str:
     """Submit the ticket; return the accepted order's id."""
-    before: int = page.evaluate("window.hubApp.orders.size")
+    previous = page.evaluate("window.hubApp.lastSubmitted ?? null")
     page.locator("#t-submit").click()
+    # Wait for the POST's answer, not for the order to appear: its first event can arrive on the
+    # socket before the response, while lastSubmitted still names the previous order.
     # A function, not an expression: the page's CSP forbids eval().
-    page.wait_for_function("(n) => window.hubApp.orders.size > n", arg=before)
+    page.wait_for_function("(p) => (window.hubApp.lastSubmitted ?? null) !== p", arg=previous)
     order_id: str = page.evaluate("window.hubApp.lastSubmitted")
     return order_id
 
