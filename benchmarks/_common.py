@@ -547,3 +547,15 @@ async def open_loop(
         ),
         late_dispatch_ms_p99=round(percentile(state.lateness, 99) * 1000, 2),
     )
+
+
+async def metered_open_loop(
+    pids: dict[str, int], host: str, port: int, make_request: Callable[[int], bytes], **kw: Any
+) -> tuple[OpenLoopResult, dict[str, float], float]:
+    """`open_loop` with the servers' CPU (% of a core, per process) and the host's CPU measured
+    over the same span."""
+    cpu, host_cpu = CpuMeter(pids), HostCpu()
+    cpu.start()
+    host_cpu.start()
+    result = await open_loop(host, port, make_request, **kw)
+    return result, cpu.stop(), host_cpu.stop()

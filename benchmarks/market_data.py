@@ -56,7 +56,7 @@ from _common import (
     http_request,
     latency_ms,
     median_of,
-    open_loop,
+    metered_open_loop,
     register_and_login,
     run_hub,
     scrape_metrics,
@@ -306,10 +306,8 @@ async def measure_http(
             )
             r.raise_for_status()
     before = await scrape_metrics(hub_url, "hub_market_data_cache")
-    cpu, host = CpuMeter(pids), HostCpu()
-    cpu.start()
-    host.start()
-    result = await open_loop(
+    result, server_cpu, host_cpu = await metered_open_loop(
+        pids,
         "127.0.0.1",
         port,
         lambda i: requests[i % len(requests)],
@@ -319,7 +317,6 @@ async def measure_http(
         connections=args.connections,
         on_response=on_response,
     )
-    server_cpu, host_cpu = cpu.stop(), host.stop()
     after = await scrape_metrics(hub_url, "hub_market_data_cache")
     if deleter is not None:
         await deleter.close()

@@ -65,6 +65,7 @@ from _common import (
     http_request,
     latency_ms,
     median_of,
+    metered_open_loop,
     open_loop,
     register_and_login,
     run_hub,
@@ -265,10 +266,8 @@ async def fixed_rate(
         if i >= first_measured:
             submitted[msgspec.json.decode(body, type=OrderData).id] = scheduled
 
-    cpu, host = CpuMeter(pids), HostCpu()
-    cpu.start()
-    host.start()
-    result = await open_loop(
+    result, server_cpu, host_cpu = await metered_open_loop(
+        pids,
         "127.0.0.1",
         port,
         lambda i: requests[i % len(requests)],
@@ -278,7 +277,6 @@ async def fixed_rate(
         connections=args.connections,
         on_response=on_response,
     )
-    server_cpu, host_cpu = cpu.stop(), host.stop()
     row: dict[str, Any] = {
         "offered_per_s": args.rate,
         "submit": result.latency,

@@ -25,7 +25,6 @@ from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
 from hub.domain.users import User
 from hub.entrypoints.live import JwtAuthorizer, kind_of
-from hub.services.accounts import AccountService
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
 from hub.services.execution import OrderProcessor
 from hub.services.feed import FeedService
@@ -55,7 +54,6 @@ class Container:
 
     settings: Settings
     auth: AuthService
-    accounts: AccountService
     users: UserRepository
     market_data: MarketDataService
     portfolio: PortfolioService
@@ -151,7 +149,6 @@ async def bootstrap(
         container = Container(
             settings=settings,
             auth=auth,
-            accounts=AccountService(ports.accounts),
             users=ports.users,
             market_data=market_data,
             portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),

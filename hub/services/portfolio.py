@@ -26,7 +26,8 @@ class PortfolioService:
         self._market_data = market_data
         self._clock = clock
 
-    async def _account(self, user_id: UUID) -> Account:
+    async def cash_account(self, user_id: UUID) -> Account:
+        """The account as stored: cash and reservations, not valued."""
         account = await self._accounts.for_user(user_id)
         if account is None:
             raise NotFound("no account for this user")
@@ -34,7 +35,7 @@ class PortfolioService:
 
     async def valuation(self, user_id: UUID, account: Account | None = None) -> PortfolioValuation:
         """Unrounded: callers that compute with it round once, at the edge."""
-        account = account or await self._account(user_id)
+        account = account or await self.cash_account(user_id)
         positions = [p for p in await self._reader.positions(account.id) if p.qty > 0]
         symbols = [p.symbol for p in positions]
         instruments = await self._market_data.instruments(symbols) if symbols else {}
@@ -46,6 +47,6 @@ class PortfolioService:
         return rounded(await self.valuation(user_id))
 
     async def account(self, user_id: UUID) -> AccountView:
-        account = await self._account(user_id)
+        account = await self.cash_account(user_id)
         valuation = await self.valuation(user_id, account)
         return AccountView.of(account, valuation.market_value)

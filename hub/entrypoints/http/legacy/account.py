@@ -34,7 +34,7 @@ async def login(call: Call) -> Response | LegacyToken:
 
 
 async def get_balance(call: Call) -> Response:
-    account = await call.hub.accounts.get(call.user_id)
+    account = await call.hub.portfolio.cash_account(call.user_id)
     return json_numbers(LegacyBalance(to_cents(account.buying_power)))
 
 
