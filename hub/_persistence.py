@@ -33,7 +33,7 @@ from hub.services.ports import (
     UserRepository,
     WatchlistRepository,
 )
-from hub.services.trading_ports import Outbox, TradingReader, UnitOfWorkFactory
+from hub.services.trading_ports import OrderDesk, Outbox, TradingReader, UnitOfWorkFactory
 
 log = structlog.get_logger("hub.bootstrap")
 
@@ -59,6 +59,7 @@ class Ports:
     instruments: InstrumentRepository
     watchlists: WatchlistRepository
     unit_of_work: UnitOfWorkFactory
+    desk: OrderDesk
     reader: TradingReader
     outbox: Outbox
     leadership: Leadership = _always_leader
@@ -81,23 +82,22 @@ async def open_persistence(
             instruments=MemoryInstruments(s.instrument for s in seed_instruments()),
             watchlists=MemoryWatchlists(),
             unit_of_work=trading.unit_of_work,
+            desk=trading,
             reader=MemoryTradingReader(trading),
             outbox=trading,
         )
     # Imported here so the embedded default never loads the drivers it does not use.
     from hub.adapters.postgres import users as pg
     from hub.adapters.postgres.database import close_pool, create_pool, ping
+    from hub.adapters.postgres.desk import PostgresOrderDesk
     from hub.adapters.postgres.instruments import PostgresInstruments
     from hub.adapters.postgres.migrations import pending
-    from hub.adapters.postgres.trading import (
-        PostgresOutbox,
-        PostgresTradingReader,
-        PostgresUnitOfWork,
-    )
+    from hub.adapters.postgres.outbox import PostgresOutbox
+    from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
     from hub.adapters.postgres.watchlists import PostgresWatchlists
 
     try:
-        pool = await create_pool(settings.database_url, max_size=20)
+        pool = await create_pool(settings.database_url, min_size=10, max_size=20)
     except Exception as exc:
         raise StartupError(f"cannot connect to HUB_DATABASE_URL: {exc}") from exc
     stack.push_async_callback(close_pool, pool)
@@ -120,6 +120,7 @@ async def open_persistence(
         instruments=PostgresInstruments(pool),
         watchlists=PostgresWatchlists(pool),
         unit_of_work=lambda: PostgresUnitOfWork(pool),
+        desk=PostgresOrderDesk(pool),
         reader=PostgresTradingReader(pool),
         outbox=PostgresOutbox(pool),
         leadership=lambda run: _postgres_leadership(settings.database_url or "", run),

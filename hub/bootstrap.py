@@ -25,6 +25,7 @@ from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
 from hub.domain.users import User
 from hub.entrypoints.live import JwtAuthorizer, kind_of
+from hub.services.admission import Admission
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
 from hub.services.execution import OrderProcessor
 from hub.services.feed import FeedService
@@ -64,6 +65,7 @@ class Container:
     sse_route: Route
     symbols: set[str]
     relay: OutboxRelay
+    admission: Admission
     processor: OrderProcessor
     supervisor: OrderSupervisor
     queue: WorkQueue
@@ -124,13 +126,24 @@ async def bootstrap(
         readiness["streaming"] = engine_ready
 
         relay = OutboxRelay(ports.outbox, queue, engine)
+
+        async def backlog() -> int:
+            return await ports.outbox.pending() + await queue.depth()
+
+        admission = Admission(
+            max_in_flight=settings.submit_concurrency,
+            max_backlog=settings.order_backlog_limit,
+            backlog=backlog,
+        )
         orders = OrderService(
             unit_of_work=ports.unit_of_work,
+            desk=ports.desk,
             reader=ports.reader,
             market_data=market_data,
             calendar=calendar,
             clock=clock,
             on_commit=relay.kick,
+            admission=admission,
         )
         processor = OrderProcessor(
             unit_of_work=ports.unit_of_work,
@@ -138,6 +151,7 @@ async def bootstrap(
             calendar=calendar,
             clock=clock,
             on_commit=relay.kick,
+            max_batch=settings.worker_prefetch,
         )
         supervisor = OrderSupervisor(
             reader=ports.reader,
@@ -159,6 +173,7 @@ async def bootstrap(
             sse_route=engine.sse_route("/sse"),
             symbols=symbols,
             relay=relay,
+            admission=admission,
             processor=processor,
             supervisor=supervisor,
             queue=queue,
@@ -168,9 +183,11 @@ async def bootstrap(
         )
         _register_stats(container)
         background(stack, relay.run(), "outbox-relay")
+        background(stack, admission.run(), "order-admission")
         if settings.mode is Mode.EMBEDDED and settings.demo:
             await _seed_demo(auth)
         if run_worker:
+            stack.push_async_callback(processor.aclose)  # after the consumer stopped
             background(stack, queue.consume(processor.handle), "order-worker")
             background(stack, ports.leadership(supervisor.run), "order-supervisor")
             if not run_feed:
@@ -188,8 +205,14 @@ def _register_stats(c: Container) -> None:
             "streaming": c.engine.stats,
             "market_data_cache": lambda: vars(c.market_data.cache_stats).copy(),
             "outbox": lambda: {"sent": c.relay.sent, "failures": c.relay.failures},
+            "admission": lambda: {
+                "shed": c.admission.shed,
+                "in_flight": c.admission.in_flight,
+                "backlog": c.admission.backlog,
+            },
             "worker": lambda: {
                 "processed": c.processor.processed,
+                "batches": c.processor.batches,
                 "retried": int(getattr(c.queue, "retried", 0)),
                 "dead_lettered": len(getattr(c.queue, "dead", ()))
                 + int(getattr(c.queue, "dead_lettered", 0)),
@@ -237,7 +260,9 @@ async def _work_queue(
     settings: Settings, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
 ) -> WorkQueue:
     if not settings.amqp_url:
-        return MemoryWorkQueue(retry_delays=(0.5, 2.0, 5.0, 10.0))
+        return MemoryWorkQueue(
+            retry_delays=(0.5, 2.0, 5.0, 10.0), concurrency=settings.worker_prefetch
+        )
     from hub.adapters.rabbitmq import RabbitWorkQueue
 
     queue = RabbitWorkQueue(

@@ -59,7 +59,12 @@ class Settings:
     # None: the order worker runs inside `hub serve` in embedded mode, as `hub worker` otherwise.
     worker_in_process: bool | None = None
     retry_delays: tuple[float, ...] = (300.0, 900.0, 3600.0, 21600.0)
-    worker_prefetch: int = 32
+    # Unacked messages a worker holds; what it holds is group-committed, so this is also the
+    # largest batch one transaction writes.
+    worker_prefetch: int = 256
+    # Admission control (hub/services/admission.py): past either bound a submit gets 503.
+    submit_concurrency: int = 64  # submits in flight in one `hub serve`
+    order_backlog_limit: int = 2000  # orders relayed or queued but not yet taken by a worker
     amqp_prefix: str = ""  # prepended to exchange and queue names (several Hubs on one broker)
     cache_ttl_s: int = 300
     log_level: str = "info"
@@ -117,6 +122,10 @@ class Settings:
             worker_in_process=r.get("HUB_WORKER_IN_PROCESS", _bool, None),
             retry_delays=r.get("HUB_RETRY_DELAYS", _delays, cls.retry_delays),
             worker_prefetch=r.get("HUB_WORKER_PREFETCH", _positive, cls.worker_prefetch),
+            submit_concurrency=r.get("HUB_SUBMIT_CONCURRENCY", _positive, cls.submit_concurrency),
+            order_backlog_limit=r.get(
+                "HUB_ORDER_BACKLOG_LIMIT", _positive, cls.order_backlog_limit
+            ),
             amqp_prefix=r.get("HUB_AMQP_PREFIX", str, cls.amqp_prefix),
             cache_ttl_s=r.get("HUB_CACHE_TTL", _positive, cls.cache_ttl_s),
             log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),

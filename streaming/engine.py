@@ -163,6 +163,15 @@ class Engine:
         payload = self._encoder.encode(data)
         return await self._require_broker().publish(channel, self.kind_of(channel), type_, payload)
 
+    async def publish_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        """Publish several (channel, type, data) in order, in one broker round trip."""
+        prepared = []
+        for channel, type_, data in items:
+            if not type_ or "\n" in type_:
+                raise ValueError("publication type must be a non-empty single-line string")
+            prepared.append((channel, self.kind_of(channel), type_, self._encoder.encode(data)))
+        await self._require_broker().publish_many(prepared)
+
     def _fanout(self, publication: Publication) -> None:
         self.counters.messages_in += 1
         channel = self._channels.get(publication.channel)

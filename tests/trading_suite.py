@@ -3,6 +3,7 @@ PostgreSQL alike. A subclass provides `stores` (a Stores) and the user/account a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +26,18 @@ from hub.domain.orders import (
     fill,
     new_order,
 )
+from hub.domain.orders import cancel as cancel_order
 from hub.domain.positions import empty_position
 from hub.services.trading_ports import (
+    Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
     IdempotencyConflict,
+    OrderDesk,
     OrderQuery,
     Outbox,
     OutboxRow,
+    Placement,
     StoredResponse,
     TradingReader,
     UnitOfWork,
@@ -48,6 +53,7 @@ class Stores:
     reader: TradingReader
     outbox: Outbox
     account: Account
+    desk: OrderDesk
 
 
 def make_order(
@@ -234,3 +240,157 @@ def replace_query(query: OrderQuery, **changes: object) -> OrderQuery:
     from dataclasses import replace as dc_replace
 
     return dc_replace(query, **changes)  # type: ignore[arg-type]
+
+
+def placement(order: Order, key: str | None = None, body: bytes = b"{}") -> Placement:
+    _, event = new_order(
+        SubmitOrder(symbol=order.symbol, side=order.side, type=OrderType.MARKET, qty=order.qty),
+        instrument=AAPL,
+        reservation=Reservation(cash=order.reserved_cash, qty=order.reserved_qty),
+        account_id=order.account_id,
+        user_id=order.user_id,
+        at=T0,
+        order_id=order.id,
+    )
+    response = StoredResponse("print", 202, body) if key is not None else None
+    return Placement(order, event, (("orders", b"work"), ("stream", b"view")), key, response)
+
+
+class OrderDeskContract:
+    """The submit side: a snapshot without locks, then one conditional, atomic placement."""
+
+    async def test_place_takes_the_reservation_and_writes_everything(self, stores: Stores) -> None:
+        order = make_order(stores.account, qty="10")  # reserves 1,000.00 of the 100,000.00
+        assert await stores.desk.place(placement(order, key="k1", body=b'{"id":"x"}'))
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", "k1")
+        assert snap.account is not None
+        assert snap.account.reserved_cash == order.reserved_cash == Decimal(1000)
+        assert snap.stored == StoredResponse("print", 202, b'{"id":"x"}')
+        assert await stores.reader.order(order.id) == order
+        assert [e.order_id for e in await stores.reader.events(order.id)] == [order.id]
+        assert await stores.outbox.pending() == 2
+
+        bodies: list[bytes] = []
+
+        async def keep(rows: list[OutboxRow]) -> list[int]:
+            bodies.extend(r.body for r in rows)
+            return [r.id for r in rows]
+
+        await stores.outbox.drain(10, keep)
+        assert bodies == [b"work", b"view"]  # in the order given
+
+    async def test_place_refuses_beyond_buying_power_and_writes_nothing(
+        self, stores: Stores
+    ) -> None:
+        # The account has 100,000.00: a snapshot said yes, but the row says no.
+        big = make_order(stores.account, qty="1001")  # 100,100.00
+        assert not await stores.desk.place(placement(big, key="k2"))
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", "k2")
+        assert snap.account is not None and snap.account.reserved_cash == 0
+        assert snap.stored is None
+        assert await stores.reader.order(big.id) is None
+        assert await stores.outbox.pending() == 0
+
+    async def test_concurrent_placements_never_overdraw(self, stores: Stores) -> None:
+        orders = [make_order(stores.account, qty="300") for _ in range(5)]  # 30,000.00 each
+        results = await asyncio.gather(*(stores.desk.place(placement(o)) for o in orders))
+        assert sorted(results) == [False, False, True, True, True]
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
+        assert snap.account is not None and snap.account.reserved_cash == Decimal(90_000)
+
+    async def test_a_sell_reserves_shares_it_has(self, stores: Stores) -> None:
+        position = replace(
+            empty_position(stores.account.id, stores.account.user_id, "AAPL"), qty=Decimal(5)
+        )
+        no_shares = make_order(stores.account, side=Side.SELL, qty="1")
+        assert not await stores.desk.place(placement(no_shares))  # no position yet
+        async with stores.uow() as uow:
+            await uow.save_position(position)
+            await uow.commit()
+        assert not await stores.desk.place(
+            placement(make_order(stores.account, side=Side.SELL, qty="6"))
+        )
+        assert await stores.desk.place(
+            placement(make_order(stores.account, side=Side.SELL, qty="5"))
+        )
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
+        assert snap.position is not None
+        assert (snap.position.qty, snap.position.reserved_qty) == (5, 5)
+
+    async def test_place_conflicts(self, stores: Stores) -> None:
+        assert await stores.desk.place(placement(make_order(stores.account, cid="c1"), key="k"))
+        with pytest.raises(IdempotencyConflict):
+            await stores.desk.place(placement(make_order(stores.account), key="k"))
+        with pytest.raises(DuplicateClientOrderId):
+            await stores.desk.place(placement(make_order(stores.account, cid="c1")))
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
+        assert snap.account is not None and snap.account.reserved_cash == Decimal(1000)
+
+    async def test_snapshot_of_an_unknown_user(self, stores: Stores) -> None:
+        snap = await stores.desk.snapshot(uuid.uuid4(), "AAPL", None)
+        assert (snap.account, snap.position, snap.stored) == (None, None, None)
+
+
+class BatchContract:
+    """The worker's batch forms of the unit of work."""
+
+    async def test_batch_locks_and_writes_in_one_go(self, stores: Stores) -> None:
+        a, b = make_order(stores.account), make_order(stores.account)
+        async with stores.uow() as uow:
+            await uow.add_order(a)
+            await uow.add_order(b)
+            await uow.commit()
+        filled, fill_event = fill(
+            accept(a, T0)[0], exec_id=uuid.uuid4(), qty=Decimal(10), price=Decimal(99), at=T0
+        )
+        canceled, cancel_event = cancel_order(b, T0)
+        position = replace(
+            empty_position(stores.account.id, stores.account.user_id, "AAPL"),
+            qty=Decimal(10),
+            avg_entry_price=Decimal(99),
+        )
+        async with stores.uow() as uow:
+            locked = await uow.orders_for_update([b.id, a.id, uuid.uuid4()])
+            assert locked == {a.id: a, b.id: b}
+            accounts = await uow.accounts_for_update([stores.account.id])
+            assert accounts == {stores.account.id: stores.account}
+            key = (stores.account.id, "AAPL")
+            assert await uow.positions_for_update([key]) == {}
+            account = replace(stores.account, cash=stores.account.cash - 990)
+            assert fill_event.execution is not None
+            await uow.write(
+                Changes(
+                    orders={a.id: (filled, a.version), b.id: (canceled, b.version)},
+                    accounts={account.id: account},
+                    positions={key: position},
+                    executions=[fill_event.execution],
+                    events=[fill_event, cancel_event],
+                    outbox=[("stream", b"1"), ("stream", b"2"), ("stream", b"3")],
+                )
+            )
+            await uow.commit()
+        assert await stores.reader.order(a.id) == filled
+        assert await stores.reader.order(b.id) == canceled
+        assert await stores.reader.positions(stores.account.id) == [position]
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
+        assert snap.account == account
+        assert [e.type for e in await stores.reader.events(a.id)] == [fill_event.type]
+        bodies: list[bytes] = []
+
+        async def keep(rows: list[OutboxRow]) -> list[int]:
+            bodies.extend(r.body for r in rows)
+            return [r.id for r in rows]
+
+        await stores.outbox.drain(10, keep)
+        assert bodies == [b"1", b"2", b"3"]
+
+    async def test_batch_write_is_compare_and_set(self, stores: Stores) -> None:
+        order = make_order(stores.account)
+        async with stores.uow() as uow:
+            await uow.add_order(order)
+            await uow.commit()
+        accepted, _ = accept(order, T0)
+        async with stores.uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.write(Changes(orders={order.id: (accepted, order.version + 1)}))
+        assert await stores.reader.order(order.id) == order

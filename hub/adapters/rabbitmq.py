@@ -132,6 +132,14 @@ class RabbitWorkQueue:
     async def publish(self, body: bytes) -> None:
         await self._send(body, "work", retries=0)
 
+    async def depth(self) -> int:
+        """Ready messages in the work queue (a passive declare: one round trip)."""
+        exchange = await self._exchange_ready()
+        assert self._channel is not None and exchange is not None
+        queue = await self._channel.declare_queue(self._name(WORK), passive=True)
+        count = queue.declaration_result.message_count
+        return int(count or 0)
+
     async def _send(self, body: bytes, routing_key: str, retries: int) -> None:
         try:
             exchange = await self._exchange_ready()

@@ -88,3 +88,14 @@ class DependencyUnavailable(HubError):
 
     code = "dependency_unavailable"
     title = "Service temporarily unavailable"
+
+
+class Overloaded(DependencyUnavailable):
+    """Hub is shedding load to keep its latency bound for what it accepted; retry later."""
+
+    code = "overloaded"
+    title = "Overloaded, retry later"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -1,16 +1,21 @@
-"""The order worker's logic: take one message, lock the order, its account and its position,
-move the order through the simulated venue, and write the new state, the executions, the audit
-events, the cash and share movements and the outgoing publications in ONE transaction.
+"""The order worker's logic: messages are group-committed. Whatever work has arrived while the
+previous batch was being written forms the next batch: one transaction locks its orders, their
+accounts and their positions (three statements, whatever the batch size), moves each order
+through the simulated venue in message order, and writes the new states, executions, audit
+events, cash and share movements and outgoing publications in ONE statement.
 
-It is idempotent: a redelivered message finds the order already moved on and changes nothing
-(transitions are compare-and-set on the order version, and an execution id is derived from the
-order and its filled qty, so the same fill can never be stored twice).
+A message whose decision fails is failed alone (its queue retries it); a batch whose
+transaction fails is retried one message per transaction, so one bad order cannot hold back
+the others. It is idempotent: a redelivered message finds the order already moved on and changes
+nothing (transitions are compare-and-set on the order version, and an execution id is derived
+from the order and its filled qty, so the same fill can never be stored twice).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -21,6 +26,7 @@ from hub.domain.errors import Forbidden
 from hub.domain.matching import match_quote
 from hub.domain.orders import (
     MATCHABLE_STATUSES,
+    Execution,
     Order,
     OrderEvent,
     OrderStatus,
@@ -34,11 +40,12 @@ from hub.domain.orders import (
 from hub.domain.positions import Position, apply_order_event, empty_position
 from hub.domain.quotes import Quote
 from hub.services import messages
+from hub.services.batching import GroupCommit
 from hub.services.channels import orders_channel, portfolio_channel
 from hub.services.market_data import MarketDataService
-from hub.services.messages import Action
+from hub.services.messages import Action, OrderMessage
 from hub.services.ports import Clock
-from hub.services.trading_ports import UnitOfWork, UnitOfWorkFactory
+from hub.services.trading_ports import Changes, UnitOfWorkFactory
 from hub.services.views import LedgerUpdate, OrderView
 
 log = structlog.get_logger("hub.worker")
@@ -60,46 +67,108 @@ class OrderProcessor:
         calendar: MarketCalendar,
         clock: Clock,
         on_commit: Callable[[], None],
+        max_batch: int = 128,
     ) -> None:
         self._uow = unit_of_work
         self._market_data = market_data
         self._calendar = calendar
         self._clock = clock
         self._on_commit = on_commit
+        self._group: GroupCommit[OrderMessage] = GroupCommit(self._run_batch, max_batch=max_batch)
         self.processed = 0
+
+    @property
+    def batches(self) -> int:
+        return self._group.batches
 
     async def handle(self, body: bytes) -> None:
         """The work-queue handler. Raising makes the queue retry the message later."""
-        message = messages.order_messages.decode(body)
-        # Read the quote before the transaction opens: no row lock waits on a Redis round trip.
-        quote = await self._quote_for(message.symbol)
-        async with self._uow() as uow:
-            order = await uow.order_for_update(message.order_id)
-            if order is None:
-                log.warning("message for an unknown order", order_id=str(message.order_id))
-                return
-            if order.is_terminal:
-                return  # a redelivery, or work that another message already finished
-            account = await uow.account_for_update(order.user_id)
-            if account is None:
-                raise LookupError(f"order {order.id} has no account")
-            position = await uow.position_for_update(account.id, order.symbol)
-            position = position or empty_position(account.id, order.user_id, order.symbol)
-            now = self._clock.now()
-            if quote is None or quote.symbol != order.symbol:
-                quote = (await self._market_data.quotes([order.symbol])).get(order.symbol)
-            events = await self._decide(order, message.action, quote, account, position, now)
-            if not events:
-                return
-            await self._write(uow, order, events, account, position)
-            await uow.commit()
-        self.processed += 1
-        self._on_commit()
+        await self._group.submit(messages.order_messages.decode(body))
 
-    async def _quote_for(self, symbol: str) -> Quote | None:
-        if not symbol:
-            return None
-        return (await self._market_data.quotes([symbol])).get(symbol)
+    async def aclose(self) -> None:
+        await self._group.aclose()
+
+    async def _run_batch(self, batch: list[OrderMessage]) -> list[BaseException | None]:
+        # Quotes are read before the transaction opens: no row lock waits on a Redis round trip.
+        quotes = await self._market_data.quotes({m.symbol for m in batch if m.symbol})
+        try:
+            return await self._transaction(batch, quotes)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+            log.warning(
+                "order batch failed; one message at a time", size=len(batch), error=repr(exc)
+            )
+        outcomes: list[BaseException | None] = []
+        for message in batch:
+            try:
+                outcomes += await self._transaction([message], quotes)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _transaction(
+        self, batch: list[OrderMessage], quotes: dict[str, Quote]
+    ) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        changes = Changes()
+        async with self._uow() as uow:
+            orders = await uow.orders_for_update([m.order_id for m in batch])
+            accounts = await uow.accounts_for_update([o.account_id for o in orders.values()])
+            positions = await uow.positions_for_update(
+                [(o.account_id, o.symbol) for o in orders.values()]
+            )
+            unquoted = {o.symbol for o in orders.values()} - quotes.keys()
+            if unquoted:  # a message without its symbol, or a symbol with no quote yet
+                quotes = {**quotes, **await self._market_data.quotes(unquoted)}
+            versions = {order_id: order.version for order_id, order in orders.items()}
+            now = self._clock.now()
+            for message in batch:
+                order = orders.get(message.order_id)
+                if order is None:
+                    log.warning("message for an unknown order", order_id=str(message.order_id))
+                    outcomes.append(None)
+                    continue
+                if order.is_terminal:
+                    outcomes.append(None)  # a redelivery, or work another message finished
+                    continue
+                account = accounts.get(order.account_id)
+                if account is None:
+                    outcomes.append(LookupError(f"order {order.id} has no account"))
+                    continue
+                key = (order.account_id, order.symbol)
+                position = positions.get(key) or empty_position(
+                    order.account_id, order.user_id, order.symbol
+                )
+                try:
+                    events = await self._decide(
+                        order, message.action, quotes.get(order.symbol), account, position, now
+                    )
+                    moved = _apply(events, account, position)
+                except Exception as exc:
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(None)
+                if not events:
+                    continue
+                orders[order.id] = events[-1].order
+                changes.orders[order.id] = (events[-1].order, versions[order.id])
+                account, position = moved.account, moved.position
+                accounts[account.id] = account
+                if moved.account_changed:
+                    changes.accounts[account.id] = account
+                if moved.position_changed:
+                    positions[key] = changes.positions[key] = position
+                changes.executions += moved.executions
+                changes.events += events
+                changes.outbox += moved.outbox
+            if not changes.orders:
+                return outcomes
+            await uow.write(changes)
+            await uow.commit()
+        self.processed += len(changes.orders)
+        self._on_commit()
+        return outcomes
 
     async def _decide(
         self,
@@ -137,32 +206,35 @@ class OrderProcessor:
             return [*events, cancel(order, now)[1]]
         return [*events, *fills]
 
-    async def _write(
-        self,
-        uow: UnitOfWork,
-        original: Order,
-        events: list[OrderEvent],
-        account: Account,
-        position: Position,
-    ) -> None:
-        account_before, position_before = account, position
-        for event in events:
-            account, position = apply_order_event(account, position, event)
-            if event.execution is not None:
-                await uow.add_execution(event.execution)
-            await uow.append_event(event)
-            await uow.enqueue(
-                messages.STREAM_TOPIC,
-                messages.stream(
-                    orders_channel(original.user_id), "order", OrderView.of(event.order)
-                ),
-            )
-        await uow.save_order(events[-1].order, original.version)
-        if account != account_before:
-            await uow.save_account(account)
-        if position != position_before:
-            await uow.save_position(position)
-        if account != account_before or position != position_before:
-            update = LedgerUpdate.of(account, position)
-            channel = portfolio_channel(original.user_id)
-            await uow.enqueue(messages.STREAM_TOPIC, messages.stream(channel, "portfolio", update))
+
+@dataclass(slots=True)
+class _Applied:
+    account: Account
+    position: Position
+    account_changed: bool
+    position_changed: bool
+    executions: list[Execution]
+    outbox: list[tuple[str, bytes]]
+
+
+def _apply(events: list[OrderEvent], account: Account, position: Position) -> _Applied:
+    """What the events do to the ledger, and the publications that announce them; pure, so a
+    failure leaves nothing half-applied in the batch."""
+    before = (account, position)
+    executions: list[Execution] = []
+    outbox: list[tuple[str, bytes]] = []
+    for event in events:
+        account, position = apply_order_event(account, position, event)
+        if event.execution is not None:
+            executions.append(event.execution)
+        channel = orders_channel(event.order.user_id)
+        view = OrderView.of(event.order)
+        outbox.append((messages.STREAM_TOPIC, messages.stream(channel, "order", view)))
+    applied = _Applied(
+        account, position, account != before[0], position != before[1], executions, outbox
+    )
+    if applied.account_changed or applied.position_changed:
+        update = LedgerUpdate.of(account, position)
+        channel = portfolio_channel(position.user_id)
+        outbox.append((messages.STREAM_TOPIC, messages.stream(channel, "portfolio", update)))
+    return applied

@@ -1,8 +1,13 @@
-"""Instruments and quotes for clients: instrument details through a cache-aside over the
-repository, latest quotes from the quote store."""
+"""Instruments and quotes for clients: instrument details through two cache layers over the
+repository (this process's memory, then the shared cache), latest quotes from the quote store.
+
+Instruments change only through an admin, so each process keeps what it read for
+`local_ttl_s`; an admin write clears this process's copy at once and the others' within that
+time. The hot paths (order submit, market data) then make no round trip for them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,30 +56,47 @@ class MarketDataService:
         instruments: InstrumentRepository,
         cache: InstrumentCache | None,
         quotes: QuoteStore,
+        *,
+        local_ttl_s: float = 30.0,
     ) -> None:
         self._instruments = instruments
         self._cache = cache
         self._quotes = quotes
+        self._local_ttl = local_ttl_s
+        self._local: dict[str, tuple[float, Instrument]] = {}
         self.cache_stats = CacheStats()
 
     async def search(self, query: str | None, limit: int = 50) -> list[Instrument]:
         return await self._instruments.search(query, limit)
 
     async def instruments(self, symbols: list[str]) -> dict[str, Instrument]:
-        """Cache-aside: read the cache, fetch the misses from the repository, fill the cache.
-        A cache that fails is skipped (logged, counted): the answer comes from the repository."""
+        """Cache-aside: this process's copy, then the shared cache, then the repository (filling
+        the caches). A cache that fails is skipped (logged, counted): the answer comes from the
+        repository."""
+        now = time.monotonic()
         found: dict[str, Instrument] = {}
+        for symbol in symbols:
+            held = self._local.get(symbol)
+            if held is not None and held[0] > now:
+                found[symbol] = held[1]
+        if len(found) == len(symbols):
+            self.cache_stats.hits += len(found)
+            return found
+        shared: dict[str, Instrument] = {}
         if self._cache is not None:
             try:
-                found = await self._cache.get_many(symbols)
+                shared = await self._cache.get_many([s for s in symbols if s not in found])
             except DependencyUnavailable as exc:
                 self._cache_failed("read", exc)
+        found.update(shared)
         self.cache_stats.hits += len(found)
         missing = [s for s in symbols if s not in found]
+        self._hold(shared.values(), now)
         if missing:
             self.cache_stats.misses += len(missing)
             loaded = await self._instruments.get_many(missing)
             found.update(loaded)
+            self._hold(loaded.values(), now)
             if self._cache is not None and loaded:
                 try:
                     await self._cache.set_many(loaded.values())
@@ -97,12 +119,20 @@ class MarketDataService:
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         return await self._quotes.get_many(symbols)
 
+    def _hold(self, instruments: Iterable[Instrument], now: float) -> None:
+        for instrument in instruments:
+            self._local[instrument.symbol] = (now + self._local_ttl, instrument)
+
     async def invalidate(self, symbols: list[str]) -> int:
+        for symbol in symbols:
+            self._local.pop(symbol, None)
         if self._cache is None:
             return 0
         return await self._cache.delete_many(symbols)
 
     async def warm(self, symbols: list[str]) -> int:
+        for symbol in symbols:
+            self._local.pop(symbol, None)
         loaded = await self._instruments.get_many(symbols)
         if self._cache is not None and loaded:
             await self._cache.set_many(loaded.values())

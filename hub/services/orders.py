@@ -1,9 +1,11 @@
 """Submitting, canceling and reading orders (the API side of the order path).
 
-Submit answers synchronously with every pre-trade check, then writes the order, its reservation,
-its audit event, the idempotency record and two outbox rows (work for the workers, the event for
-the owner's socket) in ONE transaction. Once it commits, the order cannot be lost: the relay
-delivers the outbox rows whenever the broker is reachable.
+Submit answers synchronously with every pre-trade check. It reads a snapshot of the account (no
+lock), checks the order against it, then writes the order, its reservation, its audit event, the
+idempotency record and two outbox rows (work for the workers, the event for the owner's socket)
+in ONE atomic step whose reservation is conditional: if another order took the buying power in
+between, nothing is written and the check runs again on a fresh snapshot. Once it is written,
+the order cannot be lost: the relay delivers the outbox rows whenever the broker is reachable.
 """
 
 from __future__ import annotations
@@ -17,35 +19,39 @@ from uuid import UUID
 import msgspec
 
 from hub.domain.calendar import MarketCalendar
-from hub.domain.errors import InvalidInput, NotFound
+from hub.domain.errors import InvalidInput, NotFound, Overloaded
 from hub.domain.instruments import Instrument
 from hub.domain.orders import (
     InvalidOrder,
     Order,
     OrderEvent,
     OrderStatus,
-    Side,
     SubmitOrder,
     new_order,
     request_cancel,
 )
-from hub.domain.positions import empty_position, reserve_cash, reserve_shares
+from hub.domain.positions import empty_position
 from hub.domain.quotes import Quote
 from hub.domain.risk import DEFAULT_LIMITS, RiskLimits, check_order
 from hub.services import messages
+from hub.services.admission import Admission
 from hub.services.channels import orders_channel
 from hub.services.market_data import MarketDataService
 from hub.services.ports import Clock
 from hub.services.trading_ports import (
     IdempotencyConflict,
+    OrderDesk,
     OrderQuery,
+    Placement,
     StoredResponse,
+    SubmitSnapshot,
     TradingReader,
     UnitOfWorkFactory,
 )
 from hub.services.views import OrderView
 
 MAX_IDEMPOTENCY_KEY = 255
+PLACE_ATTEMPTS = 3  # a reservation lost to a concurrent order is checked again this many times
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -82,14 +88,18 @@ class OrderService:
         self,
         *,
         unit_of_work: UnitOfWorkFactory,
+        desk: OrderDesk,
         reader: TradingReader,
         market_data: MarketDataService,
         calendar: MarketCalendar,
         clock: Clock,
         on_commit: Callable[[], None],
+        admission: Admission | None = None,
         limits: RiskLimits = DEFAULT_LIMITS,
     ) -> None:
         self._uow = unit_of_work
+        self._desk = desk
+        self._admission = admission
         self._reader = reader
         self._market_data = market_data
         self._calendar = calendar
@@ -104,6 +114,12 @@ class OrderService:
             raise InvalidInput(
                 "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
             )
+        if self._admission is None:
+            return await self._submit(user_id, command, idempotency_key)
+        with self._admission.admit():
+            return await self._submit(user_id, command, idempotency_key)
+
+    async def _submit(self, user_id: UUID, command: SubmitOrder, key: str | None) -> Submitted:
         symbol = command.symbol.strip().upper()
         command = msgspec.structs.replace(command, symbol=symbol)
         found = await self._market_data.instruments([symbol])
@@ -119,67 +135,67 @@ class OrderService:
         )
         print_ = fingerprint(command)
         try:
-            return await self._submit(user_id, command, idempotency_key, print_, market)
+            for _ in range(PLACE_ATTEMPTS):
+                snapshot = await self._desk.snapshot(user_id, symbol, key)
+                if snapshot.stored is not None:
+                    return _replayed(snapshot.stored, print_)
+                placement = self._placement(user_id, command, key, print_, market, snapshot)
+                if await self._desk.place(placement):
+                    self._on_commit()
+                    assert placement.response is not None
+                    return Submitted(placement.response.body, replayed=False)
         except IdempotencyConflict:
-            # A concurrent twin with the same key committed first: answer what it answered.
-            assert idempotency_key is not None
-            return await self._replay(user_id, idempotency_key, print_)
+            # A concurrent twin with the same key was stored first: answer what it answered.
+            assert key is not None
+            return await self._replay(user_id, key, print_)
+        # Each time the check passed on the snapshot and the reservation failed on the row:
+        # concurrent orders of this account keep taking the same buying power.
+        raise Overloaded("this account's orders are racing for the same buying power; retry")
 
-    async def _submit(
-        self, user_id: UUID, command: SubmitOrder, key: str | None, print_: str, market: _Market
-    ) -> Submitted:
-        async with self._uow() as uow:
-            # The account lock comes first: it serialises a user's submits, so a retry with the
-            # same key sees the first request's stored response.
-            account = await uow.account_for_update(user_id)
-            if account is None:
-                raise NotFound("no account for this user")
-            if key is not None:
-                stored = await uow.stored_response(user_id, key)
-                if stored is not None:
-                    return _replayed(stored, print_)
-            position = await uow.position_for_update(account.id, command.symbol)
-            position = position or empty_position(account.id, user_id, command.symbol)
-            reservation = check_order(
-                command,
-                instrument=market.instrument,
-                quote=market.quote,
-                account=account,
-                available_qty=position.qty_available,
-                market_open=market.market_open,
-                now=market.now,
-                limits=self._limits,
-            )
-            order, event = new_order(
-                command,
-                instrument=market.instrument,
-                reservation=reservation,
-                account_id=account.id,
-                user_id=user_id,
-                at=market.now,
-            )
-            await uow.add_order(order)
-            if command.side is Side.BUY:
-                await uow.save_account(reserve_cash(account, reservation.cash))
-            else:
-                await uow.save_position(reserve_shares(position, reservation.qty))
-            await uow.append_event(event)
-            await uow.enqueue(
-                messages.ORDERS_TOPIC,
-                messages.encode(
-                    messages.OrderMessage(order.id, messages.Action.PROCESS, order.symbol)
-                ),
-            )
-            view = OrderView.of(order)
-            await uow.enqueue(
-                messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)
-            )
-            body = msgspec.json.encode(view)
-            if key is not None:
-                await uow.store_response(user_id, key, StoredResponse(print_, 202, body))
-            await uow.commit()
-        self._on_commit()
-        return Submitted(body, replayed=False)
+    def _placement(
+        self,
+        user_id: UUID,
+        command: SubmitOrder,
+        key: str | None,
+        print_: str,
+        market: _Market,
+        snapshot: SubmitSnapshot,
+    ) -> Placement:
+        account = snapshot.account
+        if account is None:
+            raise NotFound("no account for this user")
+        position = snapshot.position or empty_position(account.id, user_id, command.symbol)
+        reservation = check_order(
+            command,
+            instrument=market.instrument,
+            quote=market.quote,
+            account=account,
+            available_qty=position.qty_available,
+            market_open=market.market_open,
+            now=market.now,
+            limits=self._limits,
+        )
+        order, event = new_order(
+            command,
+            instrument=market.instrument,
+            reservation=reservation,
+            account_id=account.id,
+            user_id=user_id,
+            at=market.now,
+        )
+        view = OrderView.of(order)
+        work = messages.OrderMessage(order.id, messages.Action.PROCESS, order.symbol)
+        body = msgspec.json.encode(view)
+        return Placement(
+            order=order,
+            event=event,
+            outbox=(
+                (messages.ORDERS_TOPIC, messages.encode(work)),
+                (messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)),
+            ),
+            key=key,
+            response=StoredResponse(print_, 202, body),
+        )
 
     async def _replay(self, user_id: UUID, key: str, print_: str) -> Submitted:
         async with self._uow() as uow:

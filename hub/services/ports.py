@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -102,6 +102,9 @@ class Publisher(Protocol):
 
     async def publish(self, channel: str, type_: str, data: Any) -> object:
         """Publish; what it returns (the sequence number, for the engine) is not needed."""
+
+    async def publish_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        """Publish (channel, type, data) items in order, in one round trip; at least once."""
 
 
 class WatchlistRepository(Protocol):

@@ -3,8 +3,8 @@ the outbox the relay drains, the work queue, and watchlists."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
@@ -73,6 +73,68 @@ class UnitOfWork(Protocol):
     async def store_response(self, user_id: UUID, key: str, response: StoredResponse) -> None:
         """Raise IdempotencyConflict if another request stored this key first."""
 
+    # --- batches: lock many rows in a few statements, write everything in one ----------------
+
+    async def orders_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Order]: ...
+
+    async def accounts_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        """By account id."""
+
+    async def positions_for_update(
+        self, keys: Sequence[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], Position]:
+        """By (account id, symbol); positions that do not exist are missing from the answer."""
+
+    async def write(self, changes: Changes) -> None:
+        """Everything a batch changed, at once. Orders are compare-and-set on their expected
+        version (ConcurrentUpdate otherwise); executions are unique (ConcurrentUpdate)."""
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a batch of order work writes; lists keep their order (events and outbox rows are
+    stored in the order they were appended)."""
+
+    orders: dict[UUID, tuple[Order, int]] = field(default_factory=dict)  # new state, version read
+    accounts: dict[UUID, Account] = field(default_factory=dict)
+    positions: dict[tuple[UUID, str], Position] = field(default_factory=dict)
+    executions: list[Execution] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
+    outbox: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitSnapshot:
+    """What a submit reads before it decides, in one round trip and without locks."""
+
+    account: Account | None
+    position: Position | None
+    stored: StoredResponse | None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Everything a submit writes. The order carries its reservation (reserved_cash for a buy,
+    reserved_qty for a sell)."""
+
+    order: Order
+    event: OrderEvent
+    outbox: tuple[tuple[str, bytes], ...]
+    key: str | None = None
+    response: StoredResponse | None = None
+
+
+class OrderDesk(Protocol):
+    """The submit side of the trading core: no row lock is held across round trips."""
+
+    async def snapshot(self, user_id: UUID, symbol: str, key: str | None) -> SubmitSnapshot: ...
+
+    async def place(self, placement: Placement) -> bool:
+        """Atomically take the reservation, if the account still has the buying power (or the
+        position the shares), and store the order, its event, its outbox rows and the
+        idempotency record. False, with nothing written, when the reservation no longer fits.
+        Raises DuplicateClientOrderId, or IdempotencyConflict when a twin stored the key first."""
+
 
 class DuplicateClientOrderId(InvalidInput):
     """The account already has an order with this client_order_id."""
@@ -129,13 +191,10 @@ class Outbox(Protocol):
         self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
     ) -> int:
         """Claim up to `limit` unsent rows (skipping rows another relay holds), hand them to
-        `publish`, mark the ids it returns as sent, count an attempt on the rest. Returns how
-        many were sent."""
+        `publish`, delete the ids it returns (they were sent), put the rest back in line.
+        Returns how many were sent."""
 
     async def pending(self) -> int: ...
-
-    async def purge_sent(self, older_than_s: float) -> int:
-        """Delete rows sent more than `older_than_s` seconds ago; return how many."""
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
@@ -155,3 +214,6 @@ class WorkQueue(Protocol):
     async def publish(self, body: bytes) -> None: ...
 
     async def consume(self, handler: MessageHandler) -> None: ...
+
+    async def depth(self) -> int:
+        """Messages waiting for a worker (not counting those being handled)."""

@@ -65,6 +65,11 @@ class Broker(Protocol):
         """Assign the next seq, store (latest value / history), fan out; return the seq."""
         ...
 
+    async def publish_many(self, items: Sequence[tuple[str, ChannelKind, str, bytes]]) -> None:
+        """Publish several in one go, in order (one round trip on a networked broker). On
+        failure some may have gone out: publishing is at least once."""
+        ...
+
     def want(self, channel: str, kind: ChannelKind) -> None:
         """This node now has local subscribers on `channel` (reference counted by the engine)."""
         ...

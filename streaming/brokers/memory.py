@@ -45,6 +45,10 @@ class MemoryBroker:
                 await self._sweeper
             self._sweeper = None
 
+    async def publish_many(self, items: Sequence[tuple[str, ChannelKind, str, bytes]]) -> None:
+        for item in items:
+            await self.publish(*item)
+
     async def publish(self, channel: str, kind: ChannelKind, type_: str, data: bytes) -> int:
         seq = self._seq.get(channel, 0) + 1
         self._seq[channel] = seq

@@ -114,9 +114,9 @@ class RedisBroker:
     def _key(self, what: str, channel: str) -> str:
         return f"{self._prefix}{what}:{channel}"
 
-    async def publish(self, channel: str, kind: ChannelKind, type_: str, data: bytes) -> int:
-        if self._script is None:
-            raise BrokerUnavailable("redis broker is not started")
+    def _script_call(
+        self, channel: str, kind: ChannelKind, type_: str, data: bytes
+    ) -> tuple[list[str], list[Any]]:
         reliable = kind is ChannelKind.RELIABLE
         keys = [
             self._key("seq", channel),
@@ -129,8 +129,30 @@ class RedisBroker:
             self._history_size,
             self._history_ttl_ms,
         ]
+        return keys, args
+
+    async def publish(self, channel: str, kind: ChannelKind, type_: str, data: bytes) -> int:
+        if self._script is None:
+            raise BrokerUnavailable("redis broker is not started")
+        keys, args = self._script_call(channel, kind, type_, data)
         try:
             return int(await self._script(keys=keys, args=args))
+        except RedisError as exc:
+            raise BrokerUnavailable(f"publish to redis failed: {exc}") from exc
+
+    async def publish_many(self, items: Sequence[tuple[str, ChannelKind, str, bytes]]) -> None:
+        if self._script is None or self._client is None:
+            raise BrokerUnavailable("redis broker is not started")
+        if not items:
+            return
+        # One pipeline (not a transaction): each script call is atomic on its own, and Redis
+        # runs them in the order sent, so a channel's publications keep their order.
+        pipe = self._client.pipeline(transaction=False)
+        for item in items:
+            keys, args = self._script_call(*item)
+            await self._script(keys=keys, args=args, client=pipe)  # buffers, no I/O yet
+        try:
+            await pipe.execute()
         except RedisError as exc:
             raise BrokerUnavailable(f"publish to redis failed: {exc}") from exc
 

@@ -7,15 +7,19 @@ import asyncio
 import asyncpg
 import pytest
 
-from hub.adapters.postgres.trading import (
-    PostgresOutbox,
-    PostgresTradingReader,
-    PostgresUnitOfWork,
-)
+from hub.adapters.postgres.desk import PostgresOrderDesk
+from hub.adapters.postgres.outbox import PostgresOutbox
+from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
 from hub.adapters.postgres.users import PostgresRegistrar
 from hub.services.trading_ports import OutboxRow
 from tests.contracts import make_account, make_user
-from tests.trading_suite import Stores, TradingStoreContract, make_order
+from tests.trading_suite import (
+    BatchContract,
+    OrderDeskContract,
+    Stores,
+    TradingStoreContract,
+    make_order,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +30,15 @@ async def stores(pool: asyncpg.Pool) -> Stores:
     account = make_account(user)
     await PostgresRegistrar(pool).add_user_with_account(user, account)
     return Stores(
-        lambda: PostgresUnitOfWork(pool), PostgresTradingReader(pool), PostgresOutbox(pool), account
+        lambda: PostgresUnitOfWork(pool),
+        PostgresTradingReader(pool),
+        PostgresOutbox(pool),
+        account,
+        PostgresOrderDesk(pool),
     )
 
 
-class TestPostgresTrading(TradingStoreContract):
+class TestPostgresTrading(TradingStoreContract, OrderDeskContract, BatchContract):
     pass
 
 

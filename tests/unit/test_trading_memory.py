@@ -7,10 +7,10 @@ import pytest
 from hub.adapters.memory.trading import MemoryTrading, MemoryTradingReader
 from hub.adapters.memory.users import MemoryAccounts, MemoryRegistrar, MemoryUsers
 from tests.contracts import make_account, make_user
-from tests.trading_suite import Stores, TradingStoreContract
+from tests.trading_suite import BatchContract, OrderDeskContract, Stores, TradingStoreContract
 
 
-class TestMemoryTrading(TradingStoreContract):
+class TestMemoryTrading(TradingStoreContract, OrderDeskContract, BatchContract):
     @pytest.fixture
     async def stores(self) -> Stores:
         users, accounts = MemoryUsers(), MemoryAccounts()
@@ -18,4 +18,4 @@ class TestMemoryTrading(TradingStoreContract):
         account = make_account(user)
         await MemoryRegistrar(users, accounts).add_user_with_account(user, account)
         state = MemoryTrading(accounts)
-        return Stores(state.unit_of_work, MemoryTradingReader(state), state, account)
+        return Stores(state.unit_of_work, MemoryTradingReader(state), state, account, state)

@@ -14,7 +14,7 @@ log = structlog.get_logger("hub.queue")
 
 class MemoryWorkQueue:
     def __init__(
-        self, retry_delays: Sequence[float] = (0.5, 2.0, 5.0, 10.0), concurrency: int = 8
+        self, retry_delays: Sequence[float] = (0.5, 2.0, 5.0, 10.0), concurrency: int = 128
     ) -> None:
         self._concurrency = concurrency
         self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
@@ -26,8 +26,12 @@ class MemoryWorkQueue:
     async def publish(self, body: bytes) -> None:
         self._queue.put_nowait((body, 0))
 
+    async def depth(self) -> int:
+        return self._queue.qsize()
+
     async def consume(self, handler: MessageHandler) -> None:
-        """Handle up to `concurrency` messages at once, as RabbitMQ's prefetch allows."""
+        """Handle up to `concurrency` messages at once, as RabbitMQ's prefetch allows (the
+        processor group-commits what is in hand, so this is also the largest batch)."""
 
         async def one_consumer() -> None:
             while True:

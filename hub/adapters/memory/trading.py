@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from hub.adapters.memory.users import MemoryAccounts
 from hub.domain.accounts import Account
-from hub.domain.orders import Execution, Order, OrderEvent
+from hub.domain.orders import Execution, Order, OrderEvent, Side
 from hub.domain.positions import Position
 from hub.services.trading_ports import (
+    Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
     IdempotencyConflict,
     OrderQuery,
     OutboxRow,
+    Placement,
     StoredResponse,
+    SubmitSnapshot,
 )
 
 
@@ -43,6 +48,45 @@ class MemoryTrading:
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
 
+    # --- the order desk (submit) ----------------------------------------------------------------
+
+    async def snapshot(self, user_id: UUID, symbol: str, key: str | None) -> SubmitSnapshot:
+        account = await self.accounts.for_user(user_id)
+        if account is None:
+            return SubmitSnapshot(None, None, None)
+        stored = self.responses.get((user_id, key)) if key is not None else None
+        return SubmitSnapshot(account, self.positions.get((account.id, symbol)), stored)
+
+    async def place(self, placement: Placement) -> bool:
+        order = placement.order
+        async with self.unit_of_work() as uow:
+            if order.side is Side.BUY:
+                account = await uow.account_for_update(order.user_id)
+                if account is None or account.buying_power < order.reserved_cash:
+                    return False
+                await uow.save_account(
+                    msgspec.structs.replace(
+                        account, reserved_cash=account.reserved_cash + order.reserved_cash
+                    )
+                )
+            else:
+                position = await uow.position_for_update(order.account_id, order.symbol)
+                if position is None or position.qty_available < order.reserved_qty:
+                    return False
+                await uow.save_position(
+                    msgspec.structs.replace(
+                        position, reserved_qty=position.reserved_qty + order.reserved_qty
+                    )
+                )
+            await uow.add_order(order)
+            await uow.append_event(placement.event)
+            for topic, body in placement.outbox:
+                await uow.enqueue(topic, body)
+            if placement.key is not None and placement.response is not None:
+                await uow.store_response(order.user_id, placement.key, placement.response)
+            await uow.commit()
+        return True
+
     # --- outbox -------------------------------------------------------------------------------
 
     async def drain(
@@ -58,9 +102,6 @@ class MemoryTrading:
 
     async def pending(self) -> int:
         return len(self.outbox)
-
-    async def purge_sent(self, older_than_s: float) -> int:
-        return 0  # sent rows are dropped as they are sent
 
 
 class MemoryTradingReader:
@@ -195,6 +236,40 @@ class MemoryUnitOfWork:
         if (user_id, key) in self._s.responses:
             raise IdempotencyConflict("the Idempotency-Key was stored by another request")
         self._responses[(user_id, key)] = response
+
+    # --- batches --------------------------------------------------------------------------------
+
+    async def orders_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Order]:
+        found = {i: await self.order_for_update(i) for i in ids}
+        return {i: o for i, o in found.items() if o is not None}
+
+    async def accounts_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        found: dict[UUID, Account] = {}
+        for account_id in ids:
+            account = self._accounts.get(account_id) or await self._s.accounts.get(account_id)
+            if account is not None:
+                found[account_id] = account
+        return found
+
+    async def positions_for_update(
+        self, keys: Sequence[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], Position]:
+        found = {k: await self.position_for_update(*k) for k in keys}
+        return {k: p for k, p in found.items() if p is not None}
+
+    async def write(self, changes: Changes) -> None:
+        for order, version in changes.orders.values():
+            await self.save_order(order, version)
+        for execution in changes.executions:
+            await self.add_execution(execution)
+        for event in changes.events:
+            await self.append_event(event)
+        for account in changes.accounts.values():
+            await self.save_account(account)
+        for position in changes.positions.values():
+            await self.save_position(position)
+        for topic, body in changes.outbox:
+            await self.enqueue(topic, body)
 
 
 def _non_negative(*amounts: Any) -> None:

@@ -43,9 +43,14 @@ class MemoryUsers:
 class MemoryAccounts:
     def __init__(self) -> None:
         self._by_user: dict[UUID, Account] = {}
+        self._by_id: dict[UUID, Account] = {}
 
     async def add(self, account: Account) -> None:
         self._by_user[account.user_id] = account
+        self._by_id[account.id] = account
+
+    async def get(self, account_id: UUID) -> Account | None:
+        return self._by_id.get(account_id)
 
     async def for_user(self, user_id: UUID) -> Account | None:
         return self._by_user.get(user_id)

@@ -1,10 +1,10 @@
 """The trading core in PostgreSQL: a unit of work over one connection and transaction (row locks
-with SELECT ... FOR UPDATE, compare-and-set on the order version), the read side, and the outbox
-drained with FOR UPDATE SKIP LOCKED so that several relays can run side by side."""
+with SELECT ... FOR UPDATE, compare-and-set on the order version), with batch forms that lock
+many rows per statement and write a whole batch in one statement, and the read side."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -17,11 +17,11 @@ from hub.domain.accounts import Account
 from hub.domain.orders import Execution, Order, OrderEvent
 from hub.domain.positions import Position
 from hub.services.trading_ports import (
+    Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
     IdempotencyConflict,
     OrderQuery,
-    OutboxRow,
     StoredResponse,
 )
 
@@ -34,6 +34,18 @@ _ORDER_UPDATE = ", ".join(
 _VERSION_PARAM = f"${len(ORDER_FIELDS) + 1}"
 _POSITION_COLUMNS = "account_id, user_id, symbol, qty, reserved_qty, avg_entry_price, realized_pl"
 _ACCOUNT_COLUMNS = "id, user_id, cash, reserved_cash, currency, created_at"
+# SQL types of the order columns: batch statements pass each column as one typed array.
+ORDER_TYPES = {
+    "id": "uuid", "account_id": "uuid", "user_id": "uuid", "client_order_id": "text",
+    "symbol": "text", "side": "text", "type": "text", "time_in_force": "text", "qty": "numeric",
+    "limit_price": "numeric", "stop_price": "numeric", "status": "text",
+    "filled_qty": "numeric", "filled_avg_price": "numeric", "reserved_cash": "numeric",
+    "reserved_qty": "numeric", "reject_reason": "text", "created_at": "timestamptz",
+    "updated_at": "timestamptz", "submitted_at": "timestamptz", "filled_at": "timestamptz",
+    "canceled_at": "timestamptz", "expired_at": "timestamptz", "triggered": "boolean",
+    "version": "integer",
+}  # fmt: skip
+assert tuple(ORDER_TYPES) == ORDER_FIELDS, "orders columns and the Order struct diverged"
 _event_encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(OrderEvent)
 
@@ -214,6 +226,63 @@ class PostgresUnitOfWork:
         except asyncpg.UniqueViolationError as exc:
             raise IdempotencyConflict("the Idempotency-Key was stored by another request") from exc
 
+    # --- batches ---------------------------------------------------------------------------------
+
+    async def orders_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Order]:
+        # Sorted, so that two workers locking overlapping batches cannot deadlock.
+        rows = await self.conn.fetch(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ANY($1::uuid[])"
+            " ORDER BY id FOR UPDATE",
+            sorted(set(ids)),
+        )
+        return {row["id"]: to_order(row) for row in rows}
+
+    async def accounts_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])"
+            " ORDER BY id FOR UPDATE",
+            sorted(set(ids)),
+        )
+        return {row["id"]: Account(**dict(row)) for row in rows}
+
+    async def positions_for_update(
+        self, keys: Sequence[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], Position]:
+        wanted = sorted(set(keys))
+        rows = await self.conn.fetch(
+            f"SELECT {_POSITION_COLUMNS} FROM positions"
+            " WHERE (account_id, symbol) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+            " ORDER BY account_id, symbol FOR UPDATE",
+            [k[0] for k in wanted],
+            [k[1] for k in wanted],
+        )
+        return {(row["account_id"], row["symbol"]): to_position(row) for row in rows}
+
+    async def write(self, changes: Changes) -> None:
+        orders = list(changes.orders.values())
+        rows = [order_values(order) for order, _ in orders]
+        columns = [[row[i] for row in rows] for i in range(len(ORDER_FIELDS))]
+        args: list[Any] = [*columns, [version for _, version in orders]]
+        xs, es, accounts = changes.executions, changes.events, list(changes.accounts.values())
+        positions = list(changes.positions.values())
+        args += [
+            [x.id for x in xs], [x.order_id for x in xs], [x.account_id for x in xs],
+            [x.symbol for x in xs], [x.side.value for x in xs], [x.qty for x in xs],
+            [x.price for x in xs], [x.at for x in xs],
+            [e.id for e in es], [e.order_id for e in es], [e.type.value for e in es],
+            [e.at for e in es], [_event_encoder.encode(e).decode() for e in es],
+            [a.id for a in accounts], [a.cash for a in accounts],
+            [a.reserved_cash for a in accounts],
+            *([getattr(p, c) for p in positions] for c in _POSITION_COLUMN_LIST),
+            [t for t, _ in changes.outbox], [b for _, b in changes.outbox],
+        ]  # fmt: skip
+        try:
+            updated = await self.conn.fetchval(_WRITE_BATCH, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise ConcurrentUpdate(f"a fill is already recorded: {exc}") from exc
+        if updated != len(orders):
+            raise ConcurrentUpdate(f"{len(orders) - updated} order(s) changed concurrently")
+
 
 class PostgresTradingReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -276,53 +345,46 @@ class PostgresTradingReader:
         return [_event_decoder.decode(row["body"]) for row in rows]
 
 
-class PostgresOutbox:
-    LEASE_S = 30
+_POSITION_COLUMN_LIST = [c.strip() for c in _POSITION_COLUMNS.split(",")]
+_POSITION_TYPES = ["uuid", "uuid", "text", "numeric", "numeric", "numeric", "numeric"]
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
 
-    async def drain(
-        self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
-    ) -> int:
-        # Claim in one short statement (a lease, not a lock held while publishing: that would
-        # keep a transaction open across broker round trips), publish, then mark.
-        rows = await self._pool.fetch(
-            "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2),"
-            " attempts = attempts + 1"
-            " WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
-            "   AND (claimed_until IS NULL OR claimed_until < now())"
-            "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, topic, body",
-            limit,
-            self.LEASE_S,
-        )
-        if not rows:
-            return 0
-        claimed = sorted(
-            (OutboxRow(r["id"], r["topic"], bytes(r["body"])) for r in rows), key=lambda r: r.id
-        )
-        sent: list[int] = []
-        try:
-            sent = await publish(claimed)
-        finally:
-            failed = [r.id for r in claimed if r.id not in set(sent)]
-            if sent:
-                await self._pool.execute(
-                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", sent
-                )
-            if failed:  # back in line at once, rather than after the lease
-                await self._pool.execute(
-                    "UPDATE outbox SET claimed_until = NULL WHERE id = ANY($1::bigint[])", failed
-                )
-        return len(sent)
+def _params(start: int, types: Sequence[str]) -> str:
+    return ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start))
 
-    async def pending(self) -> int:
-        count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        return count
 
-    async def purge_sent(self, older_than_s: float) -> int:
-        status: str = await self._pool.execute(
-            "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)", older_than_s
-        )
-        return int(status.split()[-1])
+def _write_batch_sql() -> str:
+    """One statement for a whole batch: every table's rows travel as typed arrays (unnest), so
+    the cost is one round trip whatever the batch size. Events and outbox rows are inserted in
+    the order given (their serial ids order them)."""
+    n = len(ORDER_FIELDS)
+    updates = ", ".join(f"{c} = v.{c}" for c in ORDER_FIELDS if c != "id")
+    order_params = _params(1, [*ORDER_TYPES.values(), "integer"])
+    i = n + 2
+    x = _params(i, ["uuid", "uuid", "uuid", "text", "text", "numeric", "numeric", "timestamptz"])
+    e = _params(i + 8, ["uuid", "uuid", "text", "timestamptz", "jsonb"])
+    a = _params(i + 13, ["uuid", "numeric", "numeric"])
+    p = _params(i + 16, _POSITION_TYPES)
+    b = _params(i + 23, ["text", "bytea"])
+    return (
+        f"WITH o AS (UPDATE orders SET {updates} FROM unnest({order_params})"
+        f" AS v({_ORDER_COLUMNS}, expected) WHERE orders.id = v.id"
+        " AND orders.version = v.expected RETURNING orders.id),"
+        " x AS (INSERT INTO executions (id, order_id, account_id, symbol, side, qty, price, at)"
+        f" SELECT * FROM unnest({x})),"
+        " e AS (INSERT INTO order_events (id, order_id, type, at, body)"
+        f" SELECT i, o, t, a, b FROM unnest({e}) WITH ORDINALITY AS r(i, o, t, a, b, n)"
+        " ORDER BY n),"
+        " a AS (UPDATE accounts SET cash = v.cash, reserved_cash = v.reserved"
+        f" FROM unnest({a}) AS v(id, cash, reserved) WHERE accounts.id = v.id),"
+        f" p AS (INSERT INTO positions ({_POSITION_COLUMNS}) SELECT * FROM unnest({p})"
+        " ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty,"
+        " reserved_qty = EXCLUDED.reserved_qty, avg_entry_price = EXCLUDED.avg_entry_price,"
+        " realized_pl = EXCLUDED.realized_pl, updated_at = now()),"
+        " b AS (INSERT INTO outbox (topic, body)"
+        f" SELECT t, body FROM unnest({b}) WITH ORDINALITY AS r(t, body, n) ORDER BY n)"
+        " SELECT count(*) FROM o"
+    )
+
+
+_WRITE_BATCH = _write_batch_sql()

@@ -71,7 +71,7 @@ def problem(
 def from_hub_error(request: Request, exc: errors.HubError) -> Response:
     status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
     headers: dict[str, str] = {}
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, errors.RateLimited | errors.Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'

@@ -1,0 +1,65 @@
+"""Admission control for order submits: shed load before it turns into unbounded queues.
+
+Two bounds, each a plain number a person can reason about:
+- submits in flight in this process (each holds a database connection for two round trips):
+  past it, a new submit would only wait in line, so its latency bound would be gone;
+- the order backlog (outbox rows not yet relayed plus work messages waiting for a worker),
+  polled a few times a second: past it, an accepted order would wait longer than the backlog
+  takes to drain, so it is refused now rather than filled late.
+A refused submit gets Overloaded (503 with Retry-After) and changes nothing; every order that
+was accepted (202) still fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import structlog
+
+from hub.domain.errors import Overloaded
+
+log = structlog.get_logger("hub.admission")
+
+
+class Admission:
+    def __init__(
+        self,
+        *,
+        max_in_flight: int,
+        max_backlog: int,
+        backlog: Callable[[], Awaitable[int]],
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.max_in_flight = max_in_flight
+        self.max_backlog = max_backlog
+        self._probe = backlog
+        self._poll = poll_interval
+        self.in_flight = 0
+        self.backlog = 0
+        self.shed = 0
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.in_flight >= self.max_in_flight:
+            self.shed += 1
+            raise Overloaded(f"{self.in_flight} orders are being submitted here; retry shortly")
+        if self.backlog >= self.max_backlog:
+            self.shed += 1
+            raise Overloaded(f"{self.backlog} orders are waiting to be processed; retry shortly")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def run(self) -> None:
+        """Poll the backlog until cancelled. A probe that fails keeps the last reading: the
+        dependency's own failure shows in /readyz, and submits still commit to the outbox."""
+        while True:
+            try:
+                self.backlog = await self._probe()
+            except Exception as exc:
+                log.warning("cannot read the order backlog", error=repr(exc))
+            await asyncio.sleep(self._poll)
