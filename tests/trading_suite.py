@@ -256,12 +256,18 @@ def placement(order: Order, key: str | None = None, body: bytes = b"{}") -> Plac
     return Placement(order, event, (("orders", b"work"), ("stream", b"view")), key, response)
 
 
+async def publish_all(rows: list[OutboxRow]) -> list[int]:
+    return [r.id for r in rows]
+
+
 class OrderDeskContract:
     """The submit side: a snapshot without locks, then one conditional, atomic placement."""
 
     async def test_place_takes_the_reservation_and_writes_everything(self, stores: Stores) -> None:
         order = make_order(stores.account, qty="10")  # reserves 1,000.00 of the 100,000.00
-        assert await stores.desk.place(placement(order, key="k1", body=b'{"id":"x"}'))
+        rows = await stores.desk.place(placement(order, key="k1", body=b'{"id":"x"}'))
+        assert rows is not None
+        assert [(r.topic, r.body) for r in rows] == [("orders", b"work"), ("stream", b"view")]
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", "k1")
         assert snap.account is not None
         assert snap.account.reserved_cash == order.reserved_cash == Decimal(1000)
@@ -269,15 +275,19 @@ class OrderDeskContract:
         assert await stores.reader.order(order.id) == order
         assert [e.order_id for e in await stores.reader.events(order.id)] == [order.id]
         assert await stores.outbox.pending() == 2
+        # Leased to the writer's relay: another relay's poll leaves them alone...
+        assert await stores.outbox.drain(10, publish_all) == 0
+        # ...until it settles them: published ones go, failed ones are free for anyone.
+        await stores.outbox.settle([rows[0].id], [rows[1].id])
+        assert await stores.outbox.pending() == 1
+        seen: list[bytes] = []
 
-        bodies: list[bytes] = []
+        async def keep(claimed: list[OutboxRow]) -> list[int]:
+            seen.extend(r.body for r in claimed)
+            return [r.id for r in claimed]
 
-        async def keep(rows: list[OutboxRow]) -> list[int]:
-            bodies.extend(r.body for r in rows)
-            return [r.id for r in rows]
-
-        await stores.outbox.drain(10, keep)
-        assert bodies == [b"work", b"view"]  # in the order given
+        assert await stores.outbox.drain(10, keep) == 1
+        assert seen == [b"view"]
 
     async def test_place_refuses_beyond_buying_power_and_writes_nothing(
         self, stores: Stores
@@ -294,7 +304,7 @@ class OrderDeskContract:
     async def test_concurrent_placements_never_overdraw(self, stores: Stores) -> None:
         orders = [make_order(stores.account, qty="300") for _ in range(5)]  # 30,000.00 each
         results = await asyncio.gather(*(stores.desk.place(placement(o)) for o in orders))
-        assert sorted(results) == [False, False, True, True, True]
+        assert sorted(r is not None for r in results) == [False, False, True, True, True]
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
         assert snap.account is not None and snap.account.reserved_cash == Decimal(90_000)
 
@@ -354,14 +364,17 @@ class BatchContract:
             assert locked == {a.id: a, b.id: b}
             accounts = await uow.accounts_for_update([stores.account.id])
             assert accounts == {stores.account.id: stores.account}
+            assert await uow.accounts([stores.account.id]) == accounts
             key = (stores.account.id, "AAPL")
             assert await uow.positions_for_update([key]) == {}
-            account = replace(stores.account, cash=stores.account.cash - 990)
+            account = replace(
+                stores.account, cash=stores.account.cash - 990, reserved_cash=Decimal(5)
+            )
             assert fill_event.execution is not None
-            await uow.write(
+            written = await uow.write(
                 Changes(
                     orders={a.id: (filled, a.version), b.id: (canceled, b.version)},
-                    accounts={account.id: account},
+                    cash={account.id: (Decimal(-990), Decimal(5))},
                     positions={key: position},
                     executions=[fill_event.execution],
                     events=[fill_event, cancel_event],
@@ -375,14 +388,12 @@ class BatchContract:
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
         assert snap.account == account
         assert [e.type for e in await stores.reader.events(a.id)] == [fill_event.type]
-        bodies: list[bytes] = []
-
-        async def keep(rows: list[OutboxRow]) -> list[int]:
-            bodies.extend(r.body for r in rows)
-            return [r.id for r in rows]
-
-        await stores.outbox.drain(10, keep)
-        assert bodies == [b"1", b"2", b"3"]
+        assert [r.body for r in written] == [b"1", b"2", b"3"]
+        assert sorted(r.id for r in written) == [r.id for r in written]  # ids keep the order
+        assert await stores.outbox.pending() == 3
+        assert await stores.outbox.drain(10, publish_all) == 0  # leased to the writer
+        await stores.outbox.settle([r.id for r in written], [])
+        assert await stores.outbox.pending() == 0
 
     async def test_batch_write_is_compare_and_set(self, stores: Stores) -> None:
         order = make_order(stores.account)

@@ -11,7 +11,7 @@ the order cannot be lost: the relay delivers the outbox rows whenever the broker
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -42,6 +42,7 @@ from hub.services.trading_ports import (
     IdempotencyConflict,
     OrderDesk,
     OrderQuery,
+    OutboxRow,
     Placement,
     StoredResponse,
     SubmitSnapshot,
@@ -93,7 +94,7 @@ class OrderService:
         market_data: MarketDataService,
         calendar: MarketCalendar,
         clock: Clock,
-        on_commit: Callable[[], None],
+        on_commit: Callable[[Sequence[OutboxRow]], None],
         admission: Admission | None = None,
         limits: RiskLimits = DEFAULT_LIMITS,
     ) -> None:
@@ -104,7 +105,8 @@ class OrderService:
         self._market_data = market_data
         self._calendar = calendar
         self._clock = clock
-        self._on_commit = on_commit  # wakes the outbox relay: publish now, not at its next poll
+        # Hands the committed outbox rows to the relay: published now, not at its next poll.
+        self._on_commit = on_commit
         self._limits = limits
 
     async def submit(
@@ -140,8 +142,9 @@ class OrderService:
                 if snapshot.stored is not None:
                     return _replayed(snapshot.stored, print_)
                 placement = self._placement(user_id, command, key, print_, market, snapshot)
-                if await self._desk.place(placement):
-                    self._on_commit()
+                rows = await self._desk.place(placement)
+                if rows is not None:
+                    self._on_commit(rows)
                     assert placement.response is not None
                     return Submitted(placement.response.body, replayed=False)
         except IdempotencyConflict:
@@ -225,7 +228,7 @@ class OrderService:
                 messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)
             )
             await uow.commit()
-        self._on_commit()
+        self._on_commit(())  # rows written without a lease: the relay polls for them now
         return view
 
     async def get(self, user_id: UUID, order_id: UUID) -> Order:

@@ -1,18 +1,23 @@
 """The outbox relay: delivers committed outbox rows to the work queue and the fan-out engine,
 marking them sent only after the broker confirmed them.
 
-Writers call `kick()` right after their commit, so the usual latency is one publish, not a poll
-interval; the periodic poll is the safety net that picks up whatever a crashed process or an
-unreachable broker left behind. Several relays may run at once (rows are claimed with SKIP
-LOCKED), so every API and worker process runs one. A drained batch costs two database round
-trips (claim, then delete what went out), its work messages are published concurrently and
-confirmed together, and its stream rows go out in one pipelined broker call.
+Writers hand the rows they just committed to `kick(rows)`: those rows were written leased to
+this process, so they are published straight from memory, with no claim query, and then
+deleted in one statement per batch. The periodic poll is the safety net: it claims rows whose
+lease ran out (a process that died between commit and publish, a broker that was unreachable)
+and rows written without a lease (`kick()` with none asks for a poll now). Several relays may
+run at once (rows are claimed with SKIP LOCKED), so every API and worker process runs one.
+
+A batch's work messages are published concurrently and confirmed together, and its stream rows
+go out in one pipelined broker call. Under load the batches grow by themselves: rows handed
+over while a batch is being published form the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 import msgspec
 import structlog
@@ -42,19 +47,34 @@ class OutboxRelay:
         self._poll = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._handed: list[OutboxRow] = []
+        self._poll_now = True
         self.sent = 0
         self.failures = 0
 
-    def kick(self) -> None:
+    def kick(self, rows: Sequence[OutboxRow] = ()) -> None:
+        """Publish these committed rows now; with none, poll the outbox now."""
+        if rows:
+            self._handed.extend(rows)
+        else:
+            self._poll_now = True
         self._wake.set()
 
     async def run(self) -> None:
         backoff = self._poll
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while True:
             self._wake.clear()
             try:
-                while await self._outbox.drain(self._batch, self._publish) > 0:
-                    pass
+                while self._handed:
+                    rows, self._handed = self._handed[: self._batch], self._handed[self._batch :]
+                    await self._publish_handed(rows)
+                if self._poll_now or loop.time() >= next_poll:
+                    self._poll_now = False
+                    next_poll = loop.time() + self._poll
+                    while await self._outbox.drain(self._batch, self._publish) > 0:
+                        pass
                 backoff = self._poll
             except Exception as exc:
                 self.failures += 1
@@ -62,6 +82,16 @@ class OutboxRelay:
                 log.warning("outbox relay failed, retrying", error=repr(exc), retry_in=backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), backoff)
+
+    async def _publish_handed(self, rows: list[OutboxRow]) -> None:
+        sent: list[int] = []
+        try:
+            sent = await self._publish(rows)
+        finally:
+            done = set(sent)
+            # If this fails, the rows keep their lease and the poll republishes them once it
+            # runs out: at least once.
+            await self._outbox.settle(sent, [r.id for r in rows if r.id not in done])
 
     async def _publish(self, rows: list[OutboxRow]) -> list[int]:
         """Publish each row; return the ids that made it. Order work goes out concurrently

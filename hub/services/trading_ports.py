@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Protocol
 from uuid import UUID
@@ -80,14 +81,20 @@ class UnitOfWork(Protocol):
     async def accounts_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         """By account id."""
 
+    async def accounts(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        """By account id, without a lock: a batch writes accounts as deltas (see Changes), so
+        it never holds the account rows that every submit of those accounts updates."""
+
     async def positions_for_update(
         self, keys: Sequence[tuple[UUID, str]]
     ) -> dict[tuple[UUID, str], Position]:
         """By (account id, symbol); positions that do not exist are missing from the answer."""
 
-    async def write(self, changes: Changes) -> None:
+    async def write(self, changes: Changes) -> list[OutboxRow]:
         """Everything a batch changed, at once. Orders are compare-and-set on their expected
-        version (ConcurrentUpdate otherwise); executions are unique (ConcurrentUpdate)."""
+        version (ConcurrentUpdate otherwise); executions are unique (ConcurrentUpdate). Returns
+        the outbox rows it added, leased to this process: its relay publishes them from memory
+        once the commit is done (see Outbox), and nobody else does unless the lease runs out."""
 
 
 @dataclass(slots=True)
@@ -96,7 +103,9 @@ class Changes:
     stored in the order they were appended)."""
 
     orders: dict[UUID, tuple[Order, int]] = field(default_factory=dict)  # new state, version read
-    accounts: dict[UUID, Account] = field(default_factory=dict)
+    # account id -> (cash delta, reserved cash delta): added to the row as it is at commit, so
+    # submits that reserved cash meanwhile are kept; the table's CHECKs refuse an overdraft.
+    cash: dict[UUID, tuple[Decimal, Decimal]] = field(default_factory=dict)
     positions: dict[tuple[UUID, str], Position] = field(default_factory=dict)
     executions: list[Execution] = field(default_factory=list)
     events: list[OrderEvent] = field(default_factory=list)
@@ -129,11 +138,12 @@ class OrderDesk(Protocol):
 
     async def snapshot(self, user_id: UUID, symbol: str, key: str | None) -> SubmitSnapshot: ...
 
-    async def place(self, placement: Placement) -> bool:
+    async def place(self, placement: Placement) -> list[OutboxRow] | None:
         """Atomically take the reservation, if the account still has the buying power (or the
-        position the shares), and store the order, its event, its outbox rows and the
-        idempotency record. False, with nothing written, when the reservation no longer fits.
-        Raises DuplicateClientOrderId, or IdempotencyConflict when a twin stored the key first."""
+        position the shares), and store the order, its event, its outbox rows (leased to this
+        process, as in UnitOfWork.write) and the idempotency record; return the outbox rows.
+        None, with nothing written, when the reservation no longer fits. Raises
+        DuplicateClientOrderId, or IdempotencyConflict when a twin stored the key first."""
 
 
 class DuplicateClientOrderId(InvalidInput):
@@ -187,6 +197,13 @@ class OutboxRow:
 
 
 class Outbox(Protocol):
+    """Rows are published by the relay of the process that wrote them, straight from memory
+    after the commit (they are born leased to it); a row whose lease runs out (the process died,
+    or could not reach the broker) is claimed by whichever relay polls next."""
+
+    async def settle(self, sent: Sequence[int], failed: Sequence[int]) -> None:
+        """Delete the rows that were published; put the failed ones back in line at once."""
+
     async def drain(
         self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
     ) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -29,6 +30,8 @@ from hub.services.trading_ports import (
     SubmitSnapshot,
 )
 
+LEASE_S = 30.0
+
 
 class MemoryTrading:
     """State shared by the memory unit of work, reader and outbox."""
@@ -43,6 +46,9 @@ class MemoryTrading:
         self.events: dict[UUID, list[OrderEvent]] = {}
         self.outbox: dict[int, tuple[str, bytes]] = {}
         self.outbox_ids = itertools.count(1)
+        # Rows handed to a relay in this process at commit: the poller leaves them alone until
+        # the lease runs out (monotonic deadline), as with Postgres' claimed_until.
+        self.leases: dict[int, float] = {}
         self.responses: dict[tuple[UUID, str], StoredResponse] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
@@ -57,13 +63,13 @@ class MemoryTrading:
         stored = self.responses.get((user_id, key)) if key is not None else None
         return SubmitSnapshot(account, self.positions.get((account.id, symbol)), stored)
 
-    async def place(self, placement: Placement) -> bool:
+    async def place(self, placement: Placement) -> list[OutboxRow] | None:
         order = placement.order
         async with self.unit_of_work() as uow:
             if order.side is Side.BUY:
                 account = await uow.account_for_update(order.user_id)
                 if account is None or account.buying_power < order.reserved_cash:
-                    return False
+                    return None
                 await uow.save_account(
                     msgspec.structs.replace(
                         account, reserved_cash=account.reserved_cash + order.reserved_cash
@@ -72,7 +78,7 @@ class MemoryTrading:
             else:
                 position = await uow.position_for_update(order.account_id, order.symbol)
                 if position is None or position.qty_available < order.reserved_qty:
-                    return False
+                    return None
                 await uow.save_position(
                     msgspec.structs.replace(
                         position, reserved_qty=position.reserved_qty + order.reserved_qty
@@ -80,25 +86,37 @@ class MemoryTrading:
                 )
             await uow.add_order(order)
             await uow.append_event(placement.event)
-            for topic, body in placement.outbox:
-                await uow.enqueue(topic, body)
+            rows = uow.enqueue_leased(placement.outbox)
             if placement.key is not None and placement.response is not None:
                 await uow.store_response(order.user_id, placement.key, placement.response)
             await uow.commit()
-        return True
+        return rows
 
     # --- outbox -------------------------------------------------------------------------------
 
     async def drain(
         self, limit: int, publish: Callable[[list[OutboxRow]], Awaitable[list[int]]]
     ) -> int:
-        rows = [OutboxRow(i, t, b) for i, (t, b) in itertools.islice(self.outbox.items(), limit)]
+        now = time.monotonic()
+        free = ((i, tb) for i, tb in self.outbox.items() if self.leases.get(i, 0.0) <= now)
+        rows = [OutboxRow(i, t, b) for i, (t, b) in itertools.islice(free, limit)]
         if not rows:
             return 0
-        sent = await publish(rows)
+        for row in rows:
+            self.leases[row.id] = now + LEASE_S
+        sent: list[int] = []
+        try:
+            sent = await publish(rows)
+        finally:
+            await self.settle(sent, [r.id for r in rows if r.id not in set(sent)])
+        return len(sent)
+
+    async def settle(self, sent: Sequence[int], failed: Sequence[int]) -> None:
         for row_id in sent:
             self.outbox.pop(row_id, None)
-        return len(sent)
+            self.leases.pop(row_id, None)
+        for row_id in failed:
+            self.leases.pop(row_id, None)
 
     async def pending(self) -> int:
         return len(self.outbox)
@@ -147,7 +165,7 @@ class MemoryUnitOfWork:
         self._orders: dict[UUID, Order] = {}
         self._executions: dict[UUID, Execution] = {}
         self._events: list[OrderEvent] = []
-        self._outbox: list[tuple[str, bytes]] = []
+        self._outbox: list[tuple[int, str, bytes, bool]] = []  # id, topic, body, leased
         self._responses: dict[tuple[UUID, str], StoredResponse] = {}
 
     async def __aenter__(self) -> MemoryUnitOfWork:
@@ -171,8 +189,11 @@ class MemoryUnitOfWork:
         s.executions.update(self._executions)
         for event in self._events:
             s.events.setdefault(event.order_id, []).append(event)
-        for topic, body in self._outbox:
-            s.outbox[next(s.outbox_ids)] = (topic, body)
+        deadline = time.monotonic() + LEASE_S
+        for row_id, topic, body, leased in self._outbox:
+            s.outbox[row_id] = (topic, body)
+            if leased:
+                s.leases[row_id] = deadline
         s.responses.update(self._responses)
         self._accounts, self._positions, self._orders = {}, {}, {}
         self._executions, self._events, self._outbox, self._responses = {}, [], [], {}
@@ -227,7 +248,12 @@ class MemoryUnitOfWork:
         self._events.append(event)
 
     async def enqueue(self, topic: str, body: bytes) -> None:
-        self._outbox.append((topic, body))
+        self._outbox.append((next(self._s.outbox_ids), topic, body, False))
+
+    def enqueue_leased(self, items: Sequence[tuple[str, bytes]]) -> list[OutboxRow]:
+        rows = [OutboxRow(next(self._s.outbox_ids), topic, body) for topic, body in items]
+        self._outbox += [(r.id, r.topic, r.body, True) for r in rows]
+        return rows
 
     async def stored_response(self, user_id: UUID, key: str) -> StoredResponse | None:
         return self._responses.get((user_id, key)) or self._s.responses.get((user_id, key))
@@ -251,25 +277,34 @@ class MemoryUnitOfWork:
                 found[account_id] = account
         return found
 
+    async def accounts(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        return await self.accounts_for_update(ids)  # one lock serialises every unit here
+
     async def positions_for_update(
         self, keys: Sequence[tuple[UUID, str]]
     ) -> dict[tuple[UUID, str], Position]:
         found = {k: await self.position_for_update(*k) for k in keys}
         return {k: p for k, p in found.items() if p is not None}
 
-    async def write(self, changes: Changes) -> None:
+    async def write(self, changes: Changes) -> list[OutboxRow]:
         for order, version in changes.orders.values():
             await self.save_order(order, version)
         for execution in changes.executions:
             await self.add_execution(execution)
         for event in changes.events:
             await self.append_event(event)
-        for account in changes.accounts.values():
-            await self.save_account(account)
+        for account_id, (cash, reserved) in changes.cash.items():
+            account = (await self.accounts_for_update([account_id]))[account_id]
+            await self.save_account(
+                msgspec.structs.replace(
+                    account,
+                    cash=account.cash + cash,
+                    reserved_cash=account.reserved_cash + reserved,
+                )
+            )
         for position in changes.positions.values():
             await self.save_position(position)
-        for topic, body in changes.outbox:
-            await self.enqueue(topic, body)
+        return self.enqueue_leased(changes.outbox)
 
 
 def _non_negative(*amounts: Any) -> None:

@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from hub.adapters.postgres.outbox import LEASE_S
 from hub.adapters.postgres.trading import (
     _ACCOUNT_COLUMNS,
     _ORDER_COLUMNS,
@@ -28,6 +29,7 @@ from hub.domain.positions import Position
 from hub.services.trading_ports import (
     DuplicateClientOrderId,
     IdempotencyConflict,
+    OutboxRow,
     Placement,
     StoredResponse,
     SubmitSnapshot,
@@ -70,13 +72,14 @@ def _place_sql(side: Side) -> str:
         " e AS (INSERT INTO order_events (id, order_id, type, at, body)"
         f" SELECT ${e}::uuid, o.id, ${e + 1}::text, ${e + 2}::timestamptz, ${e + 3}::jsonb"
         " FROM o),"
-        " b AS (INSERT INTO outbox (topic, body) SELECT t.topic, t.body"
+        " b AS (INSERT INTO outbox (topic, body, claimed_until)"
+        f" SELECT t.topic, t.body, now() + interval '{LEASE_S} seconds'"
         f" FROM o, unnest(${b}::text[], ${b + 1}::bytea[]) WITH ORDINALITY AS t(topic, body, n)"
-        " ORDER BY t.n),"
+        " ORDER BY t.n RETURNING id),"
         " k AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body, created_at)"
         f" SELECT {col['user_id']}, ${k}::text, ${k + 1}::text, ${k + 2}::integer, ${k + 3}::bytea,"
         f" now() FROM o WHERE ${k}::text IS NOT NULL)"
-        " SELECT count(*) FROM o"
+        " SELECT array_agg(id ORDER BY id) FROM b"
     )
 
 
@@ -115,7 +118,7 @@ class PostgresOrderDesk:
             stored = StoredResponse(row["fingerprint"], row["status"], bytes(row["body"]))
         return SubmitSnapshot(account, position, stored)
 
-    async def place(self, placement: Placement) -> bool:
+    async def place(self, placement: Placement) -> list[OutboxRow] | None:
         order, event, response = placement.order, placement.event, placement.response
         args = [
             *order_values(order),
@@ -131,7 +134,7 @@ class PostgresOrderDesk:
             response.body if response else None,
         ]
         try:
-            placed: int = await self._pool.fetchval(_PLACE[order.side], *args)
+            ids: list[int] | None = await self._pool.fetchval(_PLACE[order.side], *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.table_name == "idempotency_keys":
                 raise IdempotencyConflict(
@@ -140,4 +143,7 @@ class PostgresOrderDesk:
             raise DuplicateClientOrderId(
                 f"client_order_id {order.client_order_id!r} is already used"
             ) from exc
-        return placed == 1
+        if not ids:
+            return None
+        # Serial ids follow the insertion order, which is the order given.
+        return [OutboxRow(i, t, b) for i, (t, b) in zip(ids, placement.outbox, strict=True)]

@@ -6,15 +6,17 @@ rows would grow by millions an hour."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from hub.services.trading_ports import OutboxRow
 
+LEASE_S = 30  # how long a relay owns the rows it claimed or wrote before others may take them
+
 
 class PostgresOutbox:
-    LEASE_S = 30
+    LEASE_S = LEASE_S
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -44,16 +46,18 @@ class PostgresOutbox:
             sent = await publish(claimed)
         finally:
             done = set(sent)
-            failed = [r.id for r in claimed if r.id not in done]
-            # One round trip for both: delete what went out, put the rest back in line at once
-            # (rather than after the lease).
-            await self._pool.execute(
-                "WITH d AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))"
-                " UPDATE outbox SET claimed_until = NULL WHERE id = ANY($2::bigint[])",
-                sent,
-                failed,
-            )
+            await self.settle(sent, [r.id for r in claimed if r.id not in done])
         return len(sent)
+
+    async def settle(self, sent: Sequence[int], failed: Sequence[int]) -> None:
+        # One round trip for both: delete what went out, put the rest back in line at once
+        # (rather than after the lease).
+        await self._pool.execute(
+            "WITH d AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))"
+            " UPDATE outbox SET claimed_until = NULL WHERE id = ANY($2::bigint[])",
+            list(sent),
+            list(failed),
+        )
 
     async def pending(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")

@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from hub.adapters.postgres.outbox import LEASE_S
 from hub.domain.accounts import Account
 from hub.domain.orders import Execution, Order, OrderEvent
 from hub.domain.positions import Position
@@ -22,6 +23,7 @@ from hub.services.trading_ports import (
     DuplicateClientOrderId,
     IdempotencyConflict,
     OrderQuery,
+    OutboxRow,
     StoredResponse,
 )
 
@@ -245,6 +247,12 @@ class PostgresUnitOfWork:
         )
         return {row["id"]: Account(**dict(row)) for row in rows}
 
+    async def accounts(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])", list(set(ids))
+        )
+        return {row["id"]: Account(**dict(row)) for row in rows}
+
     async def positions_for_update(
         self, keys: Sequence[tuple[UUID, str]]
     ) -> dict[tuple[UUID, str], Position]:
@@ -258,12 +266,12 @@ class PostgresUnitOfWork:
         )
         return {(row["account_id"], row["symbol"]): to_position(row) for row in rows}
 
-    async def write(self, changes: Changes) -> None:
+    async def write(self, changes: Changes) -> list[OutboxRow]:
         orders = list(changes.orders.values())
         rows = [order_values(order) for order, _ in orders]
         columns = [[row[i] for row in rows] for i in range(len(ORDER_FIELDS))]
         args: list[Any] = [*columns, [version for _, version in orders]]
-        xs, es, accounts = changes.executions, changes.events, list(changes.accounts.values())
+        xs, es, cash = changes.executions, changes.events, sorted(changes.cash.items())
         positions = list(changes.positions.values())
         args += [
             [x.id for x in xs], [x.order_id for x in xs], [x.account_id for x in xs],
@@ -271,17 +279,19 @@ class PostgresUnitOfWork:
             [x.price for x in xs], [x.at for x in xs],
             [e.id for e in es], [e.order_id for e in es], [e.type.value for e in es],
             [e.at for e in es], [_event_encoder.encode(e).decode() for e in es],
-            [a.id for a in accounts], [a.cash for a in accounts],
-            [a.reserved_cash for a in accounts],
+            [a for a, _ in cash], [d[0] for _, d in cash], [d[1] for _, d in cash],
             *([getattr(p, c) for p in positions] for c in _POSITION_COLUMN_LIST),
             [t for t, _ in changes.outbox], [b for _, b in changes.outbox],
         ]  # fmt: skip
         try:
-            updated = await self.conn.fetchval(_WRITE_BATCH, *args)
+            row = await self.conn.fetchrow(_WRITE_BATCH, *args)
         except asyncpg.UniqueViolationError as exc:
             raise ConcurrentUpdate(f"a fill is already recorded: {exc}") from exc
-        if updated != len(orders):
-            raise ConcurrentUpdate(f"{len(orders) - updated} order(s) changed concurrently")
+        assert row is not None
+        if row["updated"] != len(orders):
+            raise ConcurrentUpdate(f"{len(orders) - row['updated']} order(s) changed concurrently")
+        ids = row["ids"] or []
+        return [OutboxRow(i, t, b) for i, (t, b) in zip(ids, changes.outbox, strict=True)]
 
 
 class PostgresTradingReader:
@@ -375,15 +385,18 @@ def _write_batch_sql() -> str:
         " e AS (INSERT INTO order_events (id, order_id, type, at, body)"
         f" SELECT i, o, t, a, b FROM unnest({e}) WITH ORDINALITY AS r(i, o, t, a, b, n)"
         " ORDER BY n),"
-        " a AS (UPDATE accounts SET cash = v.cash, reserved_cash = v.reserved"
-        f" FROM unnest({a}) AS v(id, cash, reserved) WHERE accounts.id = v.id),"
+        " a AS (UPDATE accounts"
+        " SET cash = accounts.cash + v.dc, reserved_cash = accounts.reserved_cash + v.dr"
+        f" FROM unnest({a}) AS v(id, dc, dr) WHERE accounts.id = v.id),"
         f" p AS (INSERT INTO positions ({_POSITION_COLUMNS}) SELECT * FROM unnest({p})"
         " ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty,"
         " reserved_qty = EXCLUDED.reserved_qty, avg_entry_price = EXCLUDED.avg_entry_price,"
         " realized_pl = EXCLUDED.realized_pl, updated_at = now()),"
-        " b AS (INSERT INTO outbox (topic, body)"
-        f" SELECT t, body FROM unnest({b}) WITH ORDINALITY AS r(t, body, n) ORDER BY n)"
-        " SELECT count(*) FROM o"
+        " b AS (INSERT INTO outbox (topic, body, claimed_until)"
+        f" SELECT t, body, now() + interval '{LEASE_S} seconds'"
+        f" FROM unnest({b}) WITH ORDINALITY AS r(t, body, n) ORDER BY n RETURNING id)"
+        " SELECT (SELECT count(*) FROM o) AS updated,"
+        " (SELECT array_agg(id ORDER BY id) FROM b) AS ids"
     )
 
 
