@@ -1,5 +1,5 @@
-"""In services mode, how many orders/s go from submit to filled end to end, what is the submit
-latency p50/p99 at 500 orders/s, and the submit-to-filled-event-on-the-socket latency p50/p99?
+"""In services mode, how many orders/s go from submit to filled end to end, and how do the submit
+latency and the submit-to-filled-event-on-the-socket latency grow with the offered load?
 
 Candidates (each started fresh per run, in a fresh schema and Redis database):
 
@@ -14,17 +14,25 @@ Candidates (each started fresh per run, in a fresh schema and Redis database):
                    and does one INSERT into PostgreSQL per request: the floor of a durable submit
                    (submit latency only: nothing is ever filled)
 
-Workload: 50 registered users, each with its own WebSocket on /ws subscribed to `orders`; market
-buys of 1 share of 8 liquid stocks, round-robin over users and symbols (seeded order).
+Workload: --users (500) registered users plus one "hot" account, each with its own WebSocket on
+/ws subscribed to `orders`; market buys of 1 share of 8 liquid stocks, round-robin over users and
+symbols (seeded order). Every step is open loop (request i is due at start + i/rate whatever
+happened before; latency runs from that due time, so waiting for a connection counts).
 
-1. fixed rate: open loop at --rate (500/s) for --duration s after a warm-up. Submit latency runs
-   from the scheduled send time to the 202 (waiting for a free connection counts); submit-to-
-   socket latency from the same scheduled time to the arrival of the order's `filled` event.
-2. saturation: open loop at --saturation-rate (default 1,500/s, above the 1,000/s target) for
-   --duration s; throughput = `filled` events that arrived on the sockets during the window / s.
+1. ladder: one step per offered rate in --rates (100 ... 1,500/s), --duration s each after a
+   warm-up: accepted (202) and shed (503) per second, submit latency of the accepted ones,
+   submit-to-`filled`-on-the-socket latency, fills/s arriving while the load is offered.
+2. hot account: the crowd at --hot-rate (200/s) alone, then the crowd plus the hot account
+   submitting --hot-rate more on its own: the crowd's latency must not move, the hot account
+   must not starve.
+3. overload: 3x the highest fill rate the ladder reached: how many are shed (503 with
+   Retry-After), the latency of the accepted ones, and `hub serve`'s memory (sampled 2x/s).
 
-    python benchmarks/orders.py                   # full: every candidate, 3 runs, 10 s phases
-    python benchmarks/orders.py --quick           # 3 s phases, 1 run
+The JSON goes to benchmarks/results/orders-DATE.json and the curve (latency and throughput
+against offered load, Hub beside the peer) to the PNG next to it.
+
+    python benchmarks/orders.py                   # full: every candidate, 3 runs
+    python benchmarks/orders.py --quick           # 3 s steps, 1 run, 100 users
     python benchmarks/orders.py --only embedded,services-1w --profile
 
 The load generator, Hub's processes and the services share the host's 2 cores.
@@ -48,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,8 +64,6 @@ from _common import (
     JWT_SECRET,
     POSTGRES_URL,
     RESULTS,
-    CpuMeter,
-    HostCpu,
     Hub,
     Proc,
     environment,
@@ -66,7 +73,6 @@ from _common import (
     latency_ms,
     median_of,
     metered_open_loop,
-    open_loop,
     register_and_login,
     run_hub,
     services_env,
@@ -75,9 +81,9 @@ from _common import (
     wait_ready,
     write_report,
 )
+from _plot import plot_orders
 
 REDIS_DB = 12
-USERS = 50
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "KO")
 CANDIDATES = ("services-1w", "services-2w", "services-inproc", "embedded", "peer-insert")
 PACKAGES = ("starlette", "uvicorn", "uvloop", "httptools", "msgspec", "redis", "asyncpg")
@@ -247,109 +253,134 @@ def order_requests(tokens: list[str], seed: int) -> list[bytes]:
     return requests
 
 
-async def fixed_rate(
+class Step:
+    """What one open-loop step of submits saw: per response status, latency of the accepted
+    ones (202), 503s with Retry-After, and which accepted orders to wait for on the sockets."""
+
+    def __init__(self, first_measured: int, hot_token: bytes | None = None) -> None:
+        self.first = first_measured
+        self.hot_token = hot_token
+        self.accepted: dict[str, tuple[float, bool]] = {}  # order id -> (scheduled, hot)
+        self.submit: list[float] = []
+        self.submit_hot: list[float] = []
+        self.shed = 0
+        self.shed_with_retry_after = 0
+        self.errors: list[str] = []
+
+    def on_response(self, i: int, status: int, body: bytes, scheduled: float, done: float) -> None:
+        if i < self.first:
+            return
+        if status == 202:
+            hot = self.hot_token is not None and i % 2 == 1  # see step(): odd = hot account
+            self.accepted[msgspec.json.decode(body, type=OrderData).id] = (scheduled, hot)
+            (self.submit_hot if hot else self.submit).append(done - scheduled)
+        elif status == 503:
+            self.shed += 1
+            if b"retry_after" in body:
+                self.shed_with_retry_after += 1
+        elif len(self.errors) < 3:
+            self.errors.append(f"{status}: {body[:200].decode(errors='replace')}")
+
+
+async def step(
     port: int,
     requests: list[bytes],
     sockets: Sockets | None,
+    rate: float,
     args: argparse.Namespace,
     pids: dict[str, int],
+    *,
+    hot: list[bytes] | None = None,
+    hot_rate: float = 0.0,
 ) -> dict[str, Any]:
-    submitted: dict[str, float] = {}  # order id -> scheduled send time (measured ones only)
-    first_measured = int(args.rate * args.warmup)
-    bad: list[str] = []
+    """Offer `rate` submits/s (plus `hot_rate`/s from one account, interleaved) for
+    args.duration s after args.warmup s; then wait for the accepted ones' `filled` events."""
+    total = rate + hot_rate
+    if hot:
+        # Interleave: even = the crowd, odd = the hot account, each at its own rate. Open loop
+        # needs one sequence: take the hot account as every other request and scale the crowd.
+        assert abs(hot_rate - rate) < 1e-9, "the interleaving assumes equal rates"
 
-    def on_response(i: int, status: int, body: bytes, scheduled: float, done: float) -> None:
-        if status != 202:
-            if len(bad) < 3:
-                bad.append(body[:300].decode(errors="replace"))
-            return
-        if i >= first_measured:
-            submitted[msgspec.json.decode(body, type=OrderData).id] = scheduled
+        def make(i: int) -> bytes:
+            return hot[(i // 2) % len(hot)] if i % 2 else requests[(i // 2) % len(requests)]
+    else:
 
+        def make(i: int) -> bytes:
+            return requests[i % len(requests)]
+
+    seen = Step(int(total * args.warmup), b"hot" if hot else None)
+    rss: list[float] = []
+    serve = psutil.Process(pids[next(iter(pids))])
+
+    async def sample_memory() -> None:
+        while True:
+            rss.append(serve.memory_info().rss / 2**20)
+            await asyncio.sleep(0.5)
+
+    sampler = asyncio.create_task(sample_memory())
+    filled_before = len(sockets.filled_times) if sockets else 0
+    t0 = time.perf_counter()
     result, server_cpu, host_cpu = await metered_open_loop(
         pids,
         "127.0.0.1",
         port,
-        lambda i: requests[i % len(requests)],
-        rate=args.rate,
+        make,
+        rate=total,
         duration=args.duration,
         warmup=args.warmup,
         connections=args.connections,
-        on_response=on_response,
+        on_response=seen.on_response,
+        drain_timeout=10.0,
     )
+    sampler.cancel()
     row: dict[str, Any] = {
-        "offered_per_s": args.rate,
-        "submit": result.latency,
-        "submits_completed_per_s": result.completed_per_s,
+        "offered_per_s": total,
+        "submit_202": latency_ms(seen.submit),
+        "accepted_per_s": round(len(seen.accepted) / args.duration, 1),
+        "shed_503_per_s": round(seen.shed / args.duration, 1),
+        "shed_with_retry_after": seen.shed_with_retry_after,
         "statuses": result.statuses,
         "unfinished_submits": result.unfinished,
         "client_cpu_pct": result.client_cpu_pct,
         "server_cpu_pct": server_cpu,
         "host_cpu_pct": host_cpu,
+        "serve_rss_mib": {"first": round(rss[0], 1), "max": round(max(rss), 1)} if rss else {},
     }
+    if hot:
+        row["submit_202_hot_account"] = latency_ms(seen.submit_hot)
+    if seen.errors:
+        row["sample_errors"] = seen.errors
     if sockets is not None:
         deadline = time.perf_counter() + 15
         while time.perf_counter() < deadline and any(  # noqa: ASYNC110
-            oid not in sockets.filled_at for oid in submitted
+            oid not in sockets.filled_at for oid in seen.accepted
         ):
             await asyncio.sleep(0.05)
-        to_socket = [
-            sockets.filled_at[o] - t for o, t in submitted.items() if o in sockets.filled_at
+        crowd = [
+            sockets.filled_at[o] - t
+            for o, (t, h) in seen.accepted.items()
+            if o in sockets.filled_at and not h
         ]
-        row["submit_to_filled_on_socket"] = latency_ms(to_socket)
-        row["never_filled_within_15s"] = sum(1 for o in submitted if o not in sockets.filled_at)
-        row["other_terminal_events"] = dict(sockets.other_terminal)
-    if bad:
-        row["sample_errors"] = bad
-    return row
-
-
-async def saturation(
-    port: int,
-    requests: list[bytes],
-    sockets: Sockets | None,
-    args: argparse.Namespace,
-    pids: dict[str, int],
-) -> dict[str, Any]:
-    """Offer more than the target; count the fills that arrive during the measured window."""
-    cpu, host = CpuMeter(pids), HostCpu()
-    window: list[float] = []
-
-    async def watch() -> None:
-        await asyncio.sleep(args.warmup)
-        cpu.start()
-        host.start()
-        window.append(time.perf_counter())
-        before = len(sockets.filled_times) if sockets else 0
-        await asyncio.sleep(args.duration)
-        window.append(time.perf_counter())
-        window.append(float((len(sockets.filled_times) if sockets else 0) - before))
-
-    watcher = asyncio.create_task(watch())
-    result = await open_loop(
-        "127.0.0.1",
-        port,
-        lambda i: requests[i % len(requests)],
-        rate=args.saturation_rate,
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
-        drain_timeout=5.0,
-    )
-    await watcher
-    server_cpu, host_cpu = cpu.stop(), host.stop()
-    start, end, filled = window
-    row: dict[str, Any] = {
-        "offered_per_s": args.saturation_rate,
-        "submits_completed_per_s": result.completed_per_s,
-        "submit": result.latency,
-        "statuses": result.statuses,
-        "client_cpu_pct": result.client_cpu_pct,
-        "server_cpu_pct": server_cpu,
-        "host_cpu_pct": host_cpu,
-    }
-    if sockets is not None:
-        row["filled_per_s"] = round(filled / (end - start), 1)
+        row["submit_to_filled"] = latency_ms(crowd)
+        if hot:
+            row["submit_to_filled_hot_account"] = latency_ms(
+                [
+                    sockets.filled_at[o] - t
+                    for o, (t, h) in seen.accepted.items()
+                    if o in sockets.filled_at and h
+                ]
+            )
+        row["never_filled_within_15s"] = sum(1 for o in seen.accepted if o not in sockets.filled_at)
+        # Fills that arrived on the sockets while submits were being offered (after warm-up).
+        span = time.perf_counter() - t0
+        row["filled_per_s"] = round((len(sockets.filled_times) - filled_before) / span, 1)
+        measured_from = t0 + args.warmup
+        in_window = [
+            t
+            for t in sockets.filled_times[filled_before:]
+            if measured_from <= t <= measured_from + args.duration
+        ]
+        row["filled_per_s_during_offer"] = round(len(in_window) / args.duration, 1)
     return row
 
 
@@ -416,28 +447,56 @@ async def start_candidate(
 
 async def bench_hub(name: str, run: int, args: argparse.Namespace) -> dict[str, Any]:
     async with fresh_schema() as schema_url, start_candidate(name, schema_url, args) as hub:
-        emails = [f"bench-{uuid.uuid4().hex[:8]}-{k}@example.com" for k in range(USERS)]
+        emails = [f"bench-{uuid.uuid4().hex[:8]}-{k}@example.com" for k in range(args.users + 1)]
         logins = await register_and_login(hub.url, emails)
         tokens = [logins[e]["access_token"] for e in emails]
         sockets = Sockets()
         await sockets.open(hub.url.replace("http://", "ws://") + "/ws", tokens)
         try:
-            requests = order_requests(tokens, args.seed + run)
+            crowd = order_requests(tokens[1:], args.seed + run)
+            hot = order_requests(tokens[:1], args.seed + run + 1000)
             pids = hub.pids()
-            profilers = []
-            if args.profile and run == 0:
-                profilers = await py_spy(pids, args.warmup + args.duration, name)
-            fixed = await fixed_rate(hub.port, requests, sockets, args, pids)
-            for p in profilers:
-                await p.wait()
-            sat = await saturation(hub.port, requests, sockets, args, pids)
+            ladder = []
+            for rate in args.rates:
+                profilers = []
+                if args.profile and run == 0 and rate == args.profile_rate:
+                    profilers = await py_spy(pids, args.warmup + args.duration, name)
+                row = await step(hub.port, crowd, sockets, rate, args, pids)
+                for p in profilers:
+                    await p.wait()
+                ladder.append(row)
+                progress(name, row)
+            alone = await step(hub.port, crowd, sockets, args.hot_rate, args, pids)
+            with_hot = await step(
+                hub.port, crowd, sockets, args.hot_rate, args, pids, hot=hot, hot_rate=args.hot_rate
+            )
+            progress(f"{name} crowd+hot", with_hot)
+            capacity = max(r.get("filled_per_s_during_offer", 0.0) for r in ladder) or 100.0
+            over = await step(hub.port, crowd, sockets, 3 * capacity, args, pids)
+            progress(f"{name} 3x", over)
         finally:
             await sockets.close()
-        return {"candidate": name, "fixed": fixed, "saturation": sat}
+        return {
+            "candidate": name,
+            "ladder": ladder,
+            "hot_account": {"crowd_alone": alone, "crowd_with_hot": with_hot},
+            "overload": {"capacity_fills_per_s": capacity, **over},
+        }
+
+
+def progress(name: str, row: dict[str, Any]) -> None:
+    print(
+        f"  {name} at {row['offered_per_s']:.0f}/s: accepted {row['accepted_per_s']}/s shed "
+        f"{row['shed_503_per_s']}/s, submit p99 {row['submit_202']['p99_ms']} ms, to filled p99 "
+        f"{row.get('submit_to_filled', {}).get('p99_ms')} ms, filled "
+        f"{row.get('filled_per_s_during_offer')}/s, cpu {row['server_cpu_pct']}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def bench_peer(run: int, args: argparse.Namespace) -> dict[str, Any]:
-    tokens = [issue_token() for _ in range(USERS)]
+    tokens = [issue_token() for _ in range(args.users)]
     async with fresh_schema() as schema_url:
         port = free_port()
         logdir = Path(tempfile.mkdtemp(prefix="orders-peer-"))
@@ -447,11 +506,13 @@ async def bench_peer(run: int, args: argparse.Namespace) -> dict[str, Any]:
             await wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
             requests = order_requests(tokens, args.seed + run)
             pids = {"server": proc.pid}
-            fixed = await fixed_rate(port, requests, None, args, pids)
-            sat = await saturation(port, requests, None, args, pids)
+            ladder = []
+            for rate in args.rates:
+                ladder.append(await step(port, requests, None, rate, args, pids))
+                progress("peer-insert", ladder[-1])
         finally:
             await stop_all([proc])
-    return {"candidate": "peer-insert", "fixed": fixed, "saturation": sat}
+    return {"candidate": "peer-insert", "ladder": ladder}
 
 
 def issue_token() -> str:
@@ -470,41 +531,76 @@ def issue_token() -> str:
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
-def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+def summarize(runs: list[list[dict[str, Any]]], args: argparse.Namespace) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in CANDIDATES:
         rows = [r for run in runs for r in run if r["candidate"] == name and "error" not in r]
         if not rows:
             continue
-        item = {
-            "submit_p50_ms_at_rate": median_of(rows, "fixed.submit.p50_ms"),
-            "submit_p99_ms_at_rate": median_of(rows, "fixed.submit.p99_ms"),
-            "submit_to_socket_p50_ms_at_rate": median_of(
-                rows, "fixed.submit_to_filled_on_socket.p50_ms"
-            ),
-            "submit_to_socket_p99_ms_at_rate": median_of(
-                rows, "fixed.submit_to_filled_on_socket.p99_ms"
-            ),
-            "never_filled_at_rate": median_of(rows, "fixed.never_filled_within_15s"),
-            "filled_per_s_saturation": median_of(rows, "saturation.filled_per_s"),
-            "submits_per_s_saturation": median_of(rows, "saturation.submits_completed_per_s"),
-            "server_cpu_pct_at_rate": rows[0]["fixed"]["server_cpu_pct"],
-            "client_cpu_pct_at_rate": median_of(rows, "fixed.client_cpu_pct"),
-            "host_cpu_pct_at_rate": median_of(rows, "fixed.host_cpu_pct"),
-            "runs": len(rows),
-        }
-        if name != "peer-insert":
-            item["vs_targets"] = {
-                "end_to_end_per_s": ratio(item["filled_per_s_saturation"], 1000),
-                "submit_p99": ratio(item["submit_p99_ms_at_rate"], 20),
-                "submit_to_socket_p99": ratio(item["submit_to_socket_p99_ms_at_rate"], 100),
+        curve = []
+        for k, rate in enumerate(args.rates):
+            at = [{"s": r["ladder"][k]} for r in rows if len(r["ladder"]) > k]
+            curve.append(
+                {
+                    "offered_per_s": rate,
+                    "accepted_per_s": median_of(at, "s.accepted_per_s"),
+                    "shed_503_per_s": median_of(at, "s.shed_503_per_s"),
+                    "submit_p50_ms": median_of(at, "s.submit_202.p50_ms"),
+                    "submit_p99_ms": median_of(at, "s.submit_202.p99_ms"),
+                    "to_filled_p50_ms": median_of(at, "s.submit_to_filled.p50_ms"),
+                    "to_filled_p99_ms": median_of(at, "s.submit_to_filled.p99_ms"),
+                    "filled_per_s": median_of(at, "s.filled_per_s_during_offer"),
+                    "never_filled": median_of(at, "s.never_filled_within_15s"),
+                    "server_cpu_pct": at[0]["s"]["server_cpu_pct"] if at else None,
+                    "host_cpu_pct": median_of(at, "s.host_cpu_pct"),
+                    "client_cpu_pct": median_of(at, "s.client_cpu_pct"),
+                }
+            )
+        item: dict[str, Any] = {"runs": len(rows), "curve": curve}
+        if name == "peer-insert":
+            item["max_accepted_per_s"] = max((c["accepted_per_s"] or 0) for c in curve)
+        else:
+            item["max_filled_per_s"] = max((c["filled_per_s"] or 0) for c in curve)
+            item["knee_per_s"] = max(
+                (
+                    c["offered_per_s"]
+                    for c in curve
+                    if (c["submit_p99_ms"] or 1e9) <= TARGETS["submit_p99_ms"]
+                    and (c["to_filled_p99_ms"] or 1e9) <= TARGETS["submit_to_socket_p99_ms"]
+                    and not c["shed_503_per_s"]
+                    and not c["never_filled"]
+                ),
+                default=None,
+            )
+            hot = [{"h": r["hot_account"]} for r in rows]
+            item["hot_account"] = {
+                "crowd_alone_to_filled_p99_ms": median_of(
+                    hot, "h.crowd_alone.submit_to_filled.p99_ms"
+                ),
+                "crowd_with_hot_to_filled_p99_ms": median_of(
+                    hot, "h.crowd_with_hot.submit_to_filled.p99_ms"
+                ),
+                "hot_to_filled_p99_ms": median_of(
+                    hot, "h.crowd_with_hot.submit_to_filled_hot_account.p99_ms"
+                ),
+                "hot_accepted_submit_p99_ms": median_of(
+                    hot, "h.crowd_with_hot.submit_202_hot_account.p99_ms"
+                ),
+                "never_filled": median_of(hot, "h.crowd_with_hot.never_filled_within_15s"),
+            }
+            over = [{"o": r["overload"]} for r in rows]
+            item["overload_3x"] = {
+                "offered_per_s": median_of(over, "o.offered_per_s"),
+                "accepted_per_s": median_of(over, "o.accepted_per_s"),
+                "shed_503_per_s": median_of(over, "o.shed_503_per_s"),
+                "accepted_submit_p99_ms": median_of(over, "o.submit_202.p99_ms"),
+                "accepted_to_filled_p99_ms": median_of(over, "o.submit_to_filled.p99_ms"),
+                "never_filled": median_of(over, "o.never_filled_within_15s"),
+                "serve_rss_first_mib": median_of(over, "o.serve_rss_mib.first"),
+                "serve_rss_max_mib": median_of(over, "o.serve_rss_mib.max"),
             }
         summary[name] = item
     return summary
-
-
-def ratio(value: float | None, target: float) -> float | None:
-    return None if value is None else round(value / target, 2)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -523,18 +619,6 @@ async def main(args: argparse.Namespace) -> None:
             except Exception as exc:  # a candidate that cannot start is reported, not fatal
                 row = {"candidate": name, "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 print(f"  failed: {row['error'][:500]}", file=sys.stderr, flush=True)
-            else:
-                f, s = row["fixed"], row["saturation"]
-                print(
-                    f"  at {args.rate}/s: submit p50 {f['submit']['p50_ms']} p99 "
-                    f"{f['submit']['p99_ms']} ms; to socket "
-                    f"{f.get('submit_to_filled_on_socket')}; never filled "
-                    f"{f.get('never_filled_within_15s')}; cpu {f['server_cpu_pct']} client "
-                    f"{f['client_cpu_pct']}% | saturation: filled {s.get('filled_per_s')}/s "
-                    f"submits {s['submits_completed_per_s']}/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
             rows.append(row)
         runs.append(rows)
     report = {
@@ -543,53 +627,54 @@ async def main(args: argparse.Namespace) -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "settings": {
-            "users": USERS,
+            "users": args.users,
             "symbols": list(SYMBOLS),
             "order": "market buy, qty 1",
-            "rate_per_s": args.rate,
-            "saturation_rate_per_s": args.saturation_rate,
+            "rates_per_s": args.rates,
+            "hot_rate_per_s": args.hot_rate,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "connections": args.connections,
             "seed": args.seed,
             "runs": args.runs,
-            "hub_env": {
-                "HUB_PAPER_CASH": "1000000000",
-                "HUB_LOGIN_LIMIT_PER_CLIENT": "100000",
-                "HUB_FEED_QPS": "50 (default)",
-                "HUB_WORKER_PREFETCH": "32 (default)",
-            },
+            "hub_env": {"HUB_PAPER_CASH": "1000000000", "HUB_LOGIN_LIMIT_PER_CLIENT": "100000"},
             "postgres": POSTGRES_URL,
             "targets": TARGETS,
         },
         "host": {**environment(PACKAGES), "load_average_at_start": load_at_start},
-        "summary": summarize(runs),
+        "summary": summarize(runs, args),
         "runs": runs,
     }
     path = write_report("orders", report, args.out)
+    chart = plot_orders(report, path.with_suffix(".png"))
     print(json.dumps(report["summary"], indent=2))
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"wrote {path} and {chart}", file=sys.stderr)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s phases, 1 run")
-    parser.add_argument("--rate", type=float, default=500.0, help="orders/s, fixed-rate phase")
-    parser.add_argument("--saturation-rate", type=float, default=1500.0)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
+    parser.add_argument(
+        "--rates", default="100,250,500,750,1000,1500", help="offered orders/s, one step each"
+    )
+    parser.add_argument("--users", type=int, default=500, help="accounts (plus one hot one)")
+    parser.add_argument("--hot-rate", type=float, default=200.0, help="hot account's orders/s")
+    parser.add_argument("--profile-rate", type=float, default=500.0, help="step py-spy records")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per step")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", default=",".join(CANDIDATES))
-    parser.add_argument("--profile", action="store_true", help="py-spy the first fixed phase")
+    parser.add_argument("--profile", action="store_true", help="py-spy one step (first run)")
     parser.add_argument("--out", help="JSON path (default benchmarks/results/orders-DATE.json)")
     parser.add_argument("--serve-peer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.runs = 3.0, 1.0, 1
+        args.duration, args.warmup, args.runs, args.users = 3.0, 1.0, 1, 100
+    args.rates = [float(r) for r in args.rates.split(",") if r]
     return args
 
 

@@ -33,6 +33,7 @@ from hub.services.market_data import MarketDataService
 from hub.services.orders import OrderService
 from hub.services.portfolio import PortfolioService
 from hub.services.ports import QuoteStore, UserRepository
+from hub.services.quote_mirror import QuoteMirror
 from hub.services.relay import OutboxRelay
 from hub.services.supervisor import OrderSupervisor
 from hub.services.tokens import AccessTokens
@@ -104,7 +105,11 @@ async def bootstrap(
         calendar: MarketCalendar = (
             ExchangeHours() if settings.market_hours == "exchange" else AlwaysOpen()
         )
-        market_data = MarketDataService(ports.instruments, ports.instrument_cache, ports.quotes)
+        # Without the feed in this process, quotes arrive on the fan-out broker anyway: keep the
+        # latest in memory instead of reading the store for every order (services mode).
+        mirror = QuoteMirror(ports.quotes) if not run_feed and settings.redis_url else None
+        quotes: QuoteStore = mirror or ports.quotes
+        market_data = MarketDataService(ports.instruments, ports.instrument_cache, quotes)
         watchlists = WatchlistService(ports.watchlists, market_data, clock)
         auth = _auth(settings, ports, clock, watchlists)
         symbols = {i.symbol for i in await ports.instruments.search(None, 100_000)}
@@ -177,7 +182,7 @@ async def bootstrap(
             processor=processor,
             supervisor=supervisor,
             queue=queue,
-            quotes=ports.quotes,
+            quotes=quotes,
             reader=ports.reader,
             readiness=readiness,
         )
@@ -190,8 +195,14 @@ async def bootstrap(
             stack.push_async_callback(processor.aclose)  # after the consumer stopped
             background(stack, queue.consume(processor.handle), "order-worker")
             background(stack, ports.leadership(supervisor.run), "order-supervisor")
-            if not run_feed:
-                background(stack, _quotes_to_supervisor(engine, symbols, supervisor), "triggers")
+        if mirror is not None:
+            if run_worker:
+                mirror.listeners.append(supervisor.on_quote)  # the trigger index
+            background(stack, mirror.follow(engine, symbols), "quote-mirror")
+        elif run_worker and not run_feed:
+            mirror = QuoteMirror(ports.quotes)  # embedded-like wiring without Redis: triggers only
+            mirror.listeners.append(supervisor.on_quote)
+            background(stack, mirror.follow(engine, symbols), "triggers")
         if run_feed:
             container.feed = await _start_feed(settings, ports, engine, stack)
             if run_worker:
@@ -229,31 +240,6 @@ def _register_stats(c: Container) -> None:
             },
         }
     )
-
-
-async def _quotes_to_supervisor(
-    engine: Engine, symbols: set[str], supervisor: OrderSupervisor
-) -> None:
-    """In a worker without the feed, quotes arrive through the fan-out broker (conflated: only
-    the newest quote of a symbol matters for triggers)."""
-    import asyncio
-
-    import msgspec
-
-    from hub.domain.quotes import Quote
-    from hub.services.channels import quotes_channel
-
-    decoder = msgspec.json.Decoder(Quote)
-
-    async def follow(symbol: str) -> None:
-        async with engine.subscribe(quotes_channel(symbol)) as subscription:
-            async for publication in subscription:
-                quote = decoder.decode(publication.data)
-                await supervisor.on_quote(quote)
-
-    async with asyncio.TaskGroup() as group:
-        for symbol in sorted(symbols):
-            group.create_task(follow(symbol))
 
 
 async def _work_queue(

@@ -82,3 +82,26 @@ def test_missing_claims_and_garbage() -> None:
     for token in (bare, "not-a-jwt", ""):
         with pytest.raises(InvalidToken):
             tokens().verify(token)
+
+
+def test_a_verified_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    t = tokens()
+    token = t.issue(uuid.uuid4(), Role.USER, datetime.now(UTC))
+    first = t.verify(token)
+    assert t.verify(token) is first  # the second check is served from the verified cache
+    later = time_module.time() + 16 * 60
+    monkeypatch.setattr(time_module, "time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        t.verify(token)
+
+
+def test_the_verified_cache_never_accepts_a_token_it_did_not_check() -> None:
+    t, other = tokens(), tokens("f" * 16 + "another-secret-0123")
+    good = t.issue(uuid.uuid4(), Role.USER, datetime.now(UTC))
+    t.verify(good)
+    with pytest.raises(InvalidToken):
+        t.verify(other.issue(uuid.uuid4(), Role.USER, datetime.now(UTC)))
+    with pytest.raises(InvalidToken):
+        t.verify(good[:-2] + ("AA" if not good.endswith("AA") else "BB"))

@@ -30,7 +30,8 @@ from hub.services.trading_ports import (
     SubmitSnapshot,
 )
 
-LEASE_S = 30.0
+LEASE_S = 30.0  # as the Postgres outbox's
+HANDOVER_LEASE_S = 2.0
 
 
 class MemoryTrading:
@@ -189,7 +190,7 @@ class MemoryUnitOfWork:
         s.executions.update(self._executions)
         for event in self._events:
             s.events.setdefault(event.order_id, []).append(event)
-        deadline = time.monotonic() + LEASE_S
+        deadline = time.monotonic() + HANDOVER_LEASE_S
         for row_id, topic, body, leased in self._outbox:
             s.outbox[row_id] = (topic, body)
             if leased:

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from hub.adapters.postgres.outbox import LEASE_S
+from hub.adapters.postgres.outbox import HANDOVER_LEASE_S
 from hub.adapters.postgres.trading import (
     _ACCOUNT_COLUMNS,
     _ORDER_COLUMNS,
@@ -73,7 +73,7 @@ def _place_sql(side: Side) -> str:
         f" SELECT ${e}::uuid, o.id, ${e + 1}::text, ${e + 2}::timestamptz, ${e + 3}::jsonb"
         " FROM o),"
         " b AS (INSERT INTO outbox (topic, body, claimed_until)"
-        f" SELECT t.topic, t.body, now() + interval '{LEASE_S} seconds'"
+        f" SELECT t.topic, t.body, now() + interval '{HANDOVER_LEASE_S} seconds'"
         f" FROM o, unnest(${b}::text[], ${b + 1}::bytea[]) WITH ORDINALITY AS t(topic, body, n)"
         " ORDER BY t.n RETURNING id),"
         " k AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body, created_at)"

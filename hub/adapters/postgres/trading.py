@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from hub.adapters.postgres.outbox import LEASE_S
+from hub.adapters.postgres.outbox import HANDOVER_LEASE_S
 from hub.domain.accounts import Account
 from hub.domain.orders import Execution, Order, OrderEvent
 from hub.domain.positions import Position
@@ -257,6 +257,17 @@ class PostgresUnitOfWork:
         self, keys: Sequence[tuple[UUID, str]]
     ) -> dict[tuple[UUID, str], Position]:
         wanted = sorted(set(keys))
+        # A position that does not exist yet has no row to lock, so two workers filling the
+        # first buys of one account and symbol would both start from nothing and the second
+        # write would overwrite the first. A transaction advisory lock per (account, symbol),
+        # taken in a fixed order, serialises them whether the row exists or not.
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+            " hashtextextended(a::text || ':' || s, 0) AS k"
+            " FROM unnest($1::uuid[], $2::text[]) AS t(a, s) ORDER BY k) AS keys",
+            [k[0] for k in wanted],
+            [k[1] for k in wanted],
+        )
         rows = await self.conn.fetch(
             f"SELECT {_POSITION_COLUMNS} FROM positions"
             " WHERE (account_id, symbol) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
@@ -393,7 +404,7 @@ def _write_batch_sql() -> str:
         " reserved_qty = EXCLUDED.reserved_qty, avg_entry_price = EXCLUDED.avg_entry_price,"
         " realized_pl = EXCLUDED.realized_pl, updated_at = now()),"
         " b AS (INSERT INTO outbox (topic, body, claimed_until)"
-        f" SELECT t, body, now() + interval '{LEASE_S} seconds'"
+        f" SELECT t, body, now() + interval '{HANDOVER_LEASE_S} seconds'"
         f" FROM unnest({b}) WITH ORDINALITY AS r(t, body, n) ORDER BY n RETURNING id)"
         " SELECT (SELECT count(*) FROM o) AS updated,"
         " (SELECT array_agg(id ORDER BY id) FROM b) AS ids"
