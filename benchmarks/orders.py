@@ -274,7 +274,7 @@ class Step:
             hot = self.hot_token is not None and i % 2 == 1  # see step(): odd = hot account
             self.accepted[msgspec.json.decode(body, type=OrderData).id] = (scheduled, hot)
             (self.submit_hot if hot else self.submit).append(done - scheduled)
-        elif status == 503:
+        elif status in (429, 503):  # shed: overloaded, or this account over its share
             self.shed += 1
             if b"retry_after" in body:
                 self.shed_with_retry_after += 1

@@ -138,6 +138,7 @@ async def bootstrap(
         admission = Admission(
             max_in_flight=settings.submit_concurrency,
             max_backlog=settings.order_backlog_limit,
+            max_per_account=settings.account_submit_concurrency,
             backlog=backlog,
         )
         orders = OrderService(
@@ -215,7 +216,11 @@ def _register_stats(c: Container) -> None:
         {
             "streaming": c.engine.stats,
             "market_data_cache": lambda: vars(c.market_data.cache_stats).copy(),
-            "outbox": lambda: {"sent": c.relay.sent, "failures": c.relay.failures},
+            "outbox": lambda: {
+                "sent": c.relay.sent,
+                "failures": c.relay.failures,
+                "abandoned": c.relay.abandoned,
+            },
             "admission": lambda: {
                 "shed": c.admission.shed,
                 "in_flight": c.admission.in_flight,

@@ -63,8 +63,9 @@ class Settings:
     # largest batch one transaction writes.
     worker_prefetch: int = 256
     # Admission control (hub/services/admission.py): past either bound a submit gets 503.
-    submit_concurrency: int = 64  # submits in flight in one `hub serve`
-    order_backlog_limit: int = 2000  # orders relayed or queued but not yet taken by a worker
+    submit_concurrency: int = 16  # submits in flight in one `hub serve`
+    account_submit_concurrency: int = 4  # of which one account's
+    order_backlog_limit: int = 1000  # orders relayed or queued but not yet taken by a worker
     amqp_prefix: str = ""  # prepended to exchange and queue names (several Hubs on one broker)
     cache_ttl_s: int = 300
     log_level: str = "info"

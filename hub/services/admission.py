@@ -1,24 +1,27 @@
 """Admission control for order submits: shed load before it turns into unbounded queues.
 
-Two bounds, each a plain number a person can reason about:
+Three bounds, each a plain number a person can reason about:
 - submits in flight in this process (each holds a database connection for two round trips):
   past it, a new submit would only wait in line, so its latency bound would be gone;
+- submits in flight for one account, once this process is half busy: an algorithm firing
+  orders as fast as it can then gets 429 beyond its share instead of crowding everyone else
+  out of the first bound (while the process is not busy, an account may use more);
 - the order backlog (outbox rows not yet relayed plus work messages waiting for a worker),
   polled a few times a second: past it, an accepted order would wait longer than the backlog
   takes to drain, so it is refused now rather than filled late.
-A refused submit gets Overloaded (503 with Retry-After) and changes nothing; every order that
-was accepted (202) still fills.
+A refused submit gets Overloaded (503 with Retry-After) or RateLimited (429 with Retry-After)
+and changes nothing; every order that was accepted (202) still fills.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 import structlog
 
-from hub.domain.errors import Overloaded
+from hub.domain.errors import Overloaded, RateLimited
 
 log = structlog.get_logger("hub.admission")
 
@@ -29,11 +32,14 @@ class Admission:
         *,
         max_in_flight: int,
         max_backlog: int,
+        max_per_account: int = 4,
         backlog: Callable[[], Awaitable[int]],
         poll_interval: float = 0.25,
     ) -> None:
         self.max_in_flight = max_in_flight
         self.max_backlog = max_backlog
+        self.max_per_account = max_per_account
+        self._per_account: dict[Hashable, int] = {}
         self._probe = backlog
         self._poll = poll_interval
         self.in_flight = 0
@@ -41,7 +47,13 @@ class Admission:
         self.shed = 0
 
     @contextmanager
-    def admit(self) -> Iterator[None]:
+    def admit(self, account: Hashable) -> Iterator[None]:
+        mine = self._per_account.get(account, 0)
+        if mine >= self.max_per_account and 2 * self.in_flight >= self.max_in_flight:
+            self.shed += 1
+            raise RateLimited(
+                f"{mine} orders of this account are being submitted; retry shortly", retry_after=1
+            )
         if self.in_flight >= self.max_in_flight:
             self.shed += 1
             raise Overloaded(f"{self.in_flight} orders are being submitted here; retry shortly")
@@ -49,10 +61,16 @@ class Admission:
             self.shed += 1
             raise Overloaded(f"{self.backlog} orders are waiting to be processed; retry shortly")
         self.in_flight += 1
+        self._per_account[account] = mine + 1
         try:
             yield
         finally:
             self.in_flight -= 1
+            left = self._per_account[account] - 1
+            if left:
+                self._per_account[account] = left
+            else:
+                del self._per_account[account]
 
     async def run(self) -> None:
         """Poll the backlog until cancelled. A probe that fails keeps the last reading: the

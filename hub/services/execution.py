@@ -13,6 +13,7 @@ from the order and its filled qty, so the same fill can never be stored twice).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,8 +83,18 @@ class OrderProcessor:
         return self._group.batches
 
     async def handle(self, body: bytes) -> None:
-        """The work-queue handler. Raising makes the queue retry the message later."""
-        await self._group.submit(messages.order_messages.decode(body))
+        """The work-queue handler. Raising makes the queue retry the message later: for a
+        message carrying several orders, all of them (the ones already done are no-ops)."""
+        work = messages.decode_work(body)
+        if len(work) == 1:
+            await self._group.submit(work[0])
+            return
+        outcomes = await asyncio.gather(
+            *(self._group.submit(m) for m in work), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def aclose(self) -> None:
         await self._group.aclose()

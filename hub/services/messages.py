@@ -33,12 +33,25 @@ class StreamMessage(msgspec.Struct, frozen=True):
 
 
 order_messages = msgspec.json.Decoder(OrderMessage)
+# A work message on the queue is one OrderMessage, or an array of them: the relay sends a whole
+# outbox batch as one AMQP message (one publish and one confirm instead of one per order).
+work_messages = msgspec.json.Decoder(OrderMessage | list[OrderMessage])
 stream_messages = msgspec.json.Decoder(StreamMessage)
 _encoder = msgspec.json.Encoder()
 
 
 def encode(message: OrderMessage) -> bytes:
     return _encoder.encode(message)
+
+
+def decode_work(body: bytes) -> list[OrderMessage]:
+    decoded = work_messages.decode(body)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def combine(bodies: list[bytes]) -> bytes:
+    """Several encoded OrderMessages as one work message (a JSON array)."""
+    return b"[" + b",".join(bodies) + b"]"
 
 
 def stream(channel: str, type_: str, data: Any) -> bytes:

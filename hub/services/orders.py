@@ -118,7 +118,7 @@ class OrderService:
             )
         if self._admission is None:
             return await self._submit(user_id, command, idempotency_key)
-        with self._admission.admit():
+        with self._admission.admit(user_id):
             return await self._submit(user_id, command, idempotency_key)
 
     async def _submit(self, user_id: UUID, command: SubmitOrder, key: str | None) -> Submitted:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 
 import msgspec
@@ -39,6 +40,7 @@ class OutboxRelay:
         batch: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 10.0,
+        handover_lease: float = 2.0,
     ) -> None:
         self._outbox = outbox
         self._queue = queue
@@ -47,15 +49,21 @@ class OutboxRelay:
         self._poll = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
-        self._handed: list[OutboxRow] = []
+        # Rows handed over at commit, with the moment their lease runs out: past it another
+        # relay may have claimed them, so this one leaves them to the poll instead of racing.
+        self._handed: list[tuple[float, OutboxRow]] = []
         self._poll_now = True
+        self._lease = handover_lease
         self.sent = 0
         self.failures = 0
+        self.abandoned = 0  # handed rows left to the poll because their lease ran out
 
     def kick(self, rows: Sequence[OutboxRow] = ()) -> None:
         """Publish these committed rows now; with none, poll the outbox now."""
         if rows:
-            self._handed.extend(rows)
+            # A little inside the lease the writer took: the clocks are not the database's.
+            deadline = time.monotonic() + self._lease * 0.75
+            self._handed.extend((deadline, row) for row in rows)
         else:
             self._poll_now = True
         self._wake.set()
@@ -68,8 +76,12 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 while self._handed:
-                    rows, self._handed = self._handed[: self._batch], self._handed[self._batch :]
-                    await self._publish_handed(rows)
+                    now = time.monotonic()
+                    fresh = [row for deadline, row in self._handed[: self._batch] if deadline > now]
+                    self.abandoned += min(len(self._handed), self._batch) - len(fresh)
+                    del self._handed[: self._batch]
+                    if fresh:
+                        await self._publish_handed(fresh)
                 if self._poll_now or loop.time() >= next_poll:
                     self._poll_now = False
                     next_poll = loop.time() + self._poll
@@ -94,19 +106,18 @@ class OutboxRelay:
             await self._outbox.settle(sent, [r.id for r in rows if r.id not in done])
 
     async def _publish(self, rows: list[OutboxRow]) -> list[int]:
-        """Publish each row; return the ids that made it. Order work goes out concurrently
-        (each awaits its own confirm); stream rows keep their order, per channel."""
-
-        async def work(row: OutboxRow) -> int | None:
+        """Publish the rows; return the ids that made it. The batch's order work goes out as
+        one work message (one publish, one confirm); stream rows in one pipelined call, in
+        order, so each channel keeps its order."""
+        work = [r for r in rows if r.topic == messages.ORDERS_TOPIC]
+        sent: list[int] = []
+        if work:
+            body = work[0].body if len(work) == 1 else messages.combine([r.body for r in work])
             try:
-                await self._queue.publish(row.body)
-                return row.id
+                await self._queue.publish(body)
+                sent += [r.id for r in work]
             except Exception as exc:
-                log.warning("order message not published", outbox_id=row.id, error=repr(exc))
-                return None
-
-        jobs = [work(r) for r in rows if r.topic == messages.ORDERS_TOPIC]
-        sent = [i for i in await asyncio.gather(*jobs) if i is not None]
+                log.warning("order work not published", rows=len(work), error=repr(exc))
         stream: list[tuple[str, str, msgspec.Raw]] = []
         stream_ids: list[int] = []
         for row in rows:
