@@ -8,7 +8,10 @@ Three bounds, each a plain number a person can reason about:
   out of the first bound (while the process is not busy, an account may use more);
 - the order backlog (outbox rows not yet relayed plus work messages waiting for a worker),
   polled a few times a second: past it, an accepted order would wait longer than the backlog
-  takes to drain, so it is refused now rather than filled late.
+  takes to drain, so it is refused now rather than filled late;
+- the event loop's lag (how late a 20 ms timer fires, smoothed): when the process has more
+  work than CPU, requests queue before any handler sees them (the in-flight count stays low),
+  and only the lag shows it.
 A refused submit gets Overloaded (503 with Retry-After) or RateLimited (429 with Retry-After)
 and changes nothing; every order that was accepted (202) still fills.
 """
@@ -25,6 +28,8 @@ from hub.domain.errors import Overloaded, RateLimited
 
 log = structlog.get_logger("hub.admission")
 
+LAG_TICK_S = 0.02
+
 
 class Admission:
     def __init__(
@@ -35,6 +40,7 @@ class Admission:
         max_per_account: int = 4,
         backlog: Callable[[], Awaitable[int]],
         poll_interval: float = 0.25,
+        max_lag_s: float = 0.1,
     ) -> None:
         self.max_in_flight = max_in_flight
         self.max_backlog = max_backlog
@@ -42,6 +48,8 @@ class Admission:
         self._per_account: dict[Hashable, int] = {}
         self._probe = backlog
         self._poll = poll_interval
+        self.max_lag_s = max_lag_s
+        self.lag_s = 0.0
         self.in_flight = 0
         self.backlog = 0
         self.shed = 0
@@ -57,6 +65,9 @@ class Admission:
         if self.in_flight >= self.max_in_flight:
             self.shed += 1
             raise Overloaded(f"{self.in_flight} orders are being submitted here; retry shortly")
+        if self.lag_s >= self.max_lag_s:
+            self.shed += 1
+            raise Overloaded(f"this server is {self.lag_s * 1000:.0f} ms behind; retry shortly")
         if self.backlog >= self.max_backlog:
             self.shed += 1
             raise Overloaded(f"{self.backlog} orders are waiting to be processed; retry shortly")
@@ -73,11 +84,19 @@ class Admission:
                 del self._per_account[account]
 
     async def run(self) -> None:
-        """Poll the backlog until cancelled. A probe that fails keeps the last reading: the
-        dependency's own failure shows in /readyz, and submits still commit to the outbox."""
+        """Watch the loop's lag and poll the backlog until cancelled. A probe that fails keeps
+        the last reading: the dependency's own failure shows in /readyz, and submits still
+        commit to the outbox."""
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while True:
-            try:
-                self.backlog = await self._probe()
-            except Exception as exc:
-                log.warning("cannot read the order backlog", error=repr(exc))
-            await asyncio.sleep(self._poll)
+            if loop.time() >= next_poll:
+                next_poll = loop.time() + self._poll
+                try:
+                    self.backlog = await self._probe()
+                except Exception as exc:
+                    log.warning("cannot read the order backlog", error=repr(exc))
+            asked = loop.time()
+            await asyncio.sleep(LAG_TICK_S)
+            late = max(0.0, loop.time() - asked - LAG_TICK_S)
+            self.lag_s += 0.3 * (late - self.lag_s)  # smoothed: one slow callback is no trend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -54,6 +55,24 @@ async def test_backlog_bound_follows_the_probe() -> None:
             while a.backlog != 10:  # noqa: ASYNC110 - waiting for the first poll
                 await asyncio.sleep(0.01)
         with pytest.raises(Overloaded, match="waiting to be processed"), a.admit("x"):
+            pass
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+async def test_a_lagging_loop_sheds() -> None:
+    a = admission()
+    runner = asyncio.create_task(a.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert a.lag_s < a.max_lag_s  # an idle loop is not behind
+        for _ in range(10):  # a loop with more work than CPU: each turn blocks it for 150 ms
+            time.sleep(0.15)  # noqa: ASYNC251 - blocking on purpose
+            await asyncio.sleep(0)
+        assert a.lag_s >= a.max_lag_s
+        with pytest.raises(Overloaded, match="behind"), a.admit("x"):
             pass
     finally:
         runner.cancel()
