@@ -225,6 +225,7 @@ def _register_stats(c: Container) -> None:
                 "shed": c.admission.shed,
                 "in_flight": c.admission.in_flight,
                 "backlog": c.admission.backlog,
+                "lag_ms": int(c.admission.lag_s * 1000),
             },
             "worker": lambda: {
                 "processed": c.processor.processed,

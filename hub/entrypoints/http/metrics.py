@@ -69,4 +69,4 @@ class ContainerCollector(Collector):
 
 
 # Counters that go down as well as up are exported as gauges.
-_GAUGES = frozenset({"connections", "subscriptions"})
+_GAUGES = frozenset({"connections", "subscriptions", "in_flight", "backlog", "lag_ms"})
