@@ -111,7 +111,9 @@ async def bootstrap(
         quotes: QuoteStore = mirror or ports.quotes
         market_data = MarketDataService(ports.instruments, ports.instrument_cache, quotes)
         watchlists = WatchlistService(ports.watchlists, market_data, clock)
-        auth = _auth(settings, ports, clock, watchlists)
+        hasher = Argon2Hasher()
+        stack.callback(hasher.close)
+        auth = _auth(settings, ports, clock, watchlists, hasher)
         symbols = {i.symbol for i in await ports.instruments.search(None, 100_000)}
 
         engine = Engine(
@@ -294,7 +296,11 @@ async def _start_feed(
 
 
 def _auth(
-    settings: Settings, ports: Ports, clock: SystemClock, watchlists: WatchlistService
+    settings: Settings,
+    ports: Ports,
+    clock: SystemClock,
+    watchlists: WatchlistService,
+    hasher: Argon2Hasher,
 ) -> AuthService:
     secret = settings.jwt_secret
     if secret is None:
@@ -315,7 +321,7 @@ def _auth(
         users=ports.users,
         registrar=ports.registrar,
         refresh_tokens=ports.refresh_tokens,
-        hasher=Argon2Hasher(),
+        hasher=hasher,
         access_tokens=access,
         limiter=ports.limiter,
         clock=clock,

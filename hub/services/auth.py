@@ -78,8 +78,8 @@ class AuthService:
         self._config = config
         self._after_register = after_register
         # Verified against when the email is unknown, so both paths cost one argon2 verify
-        # and response time does not reveal which emails are registered.
-        self._dummy_hash = hasher.hash("Dummy-password-1")
+        # and response time does not reveal which emails are registered (made at first use).
+        self._dummy_hash: str | None = None
 
     async def register(self, email: str, password: str, name: str | None) -> tuple[User, Account]:
         email = normalize_email(email)
@@ -90,7 +90,7 @@ class AuthService:
             id=uuid.uuid4(),
             email=email,
             name=(name or "").strip() or email.split("@", 1)[0],
-            password_hash=self._hasher.hash(password),
+            password_hash=await self._hasher.hash(password),
             role=role,
             created_at=now,
         )
@@ -125,10 +125,12 @@ class AuthService:
 
         user = await self._users.by_email(email.strip().lower())
         if user is None:
-            self._hasher.verify(self._dummy_hash, password)
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hasher.hash("Dummy-password-1")
+            await self._hasher.verify(self._dummy_hash, password)
             ok = False
         else:
-            ok = self._hasher.verify(user.password_hash, password)
+            ok = await self._hasher.verify(user.password_hash, password)
         if user is None or not ok:
             await self._limiter.hit(email_key, limits.per_email, limits.per_email_window_s)
             raise InvalidCredentials("email or password is incorrect")
