@@ -56,7 +56,16 @@ class QuoteMirror:
         self.hits += len(found)
         if missing:
             self.misses += len(missing)
-            found.update(await self._store.get_many(missing))
+            try:
+                found.update(await self._store.get_many(missing))
+            except Exception as exc:
+                log.warning("quote store unavailable, using the quotes heard", error=repr(exc))
+            for symbol in missing:
+                # The store had nothing (it is down, say): the last quote heard, however old,
+                # is still the best there is; the checks judge its age by its timestamp.
+                held = self._latest.get(symbol)
+                if symbol not in found and held is not None:
+                    found[symbol] = held[1]
         return found
 
     def heard(self, quote: Quote) -> None:

@@ -70,3 +70,14 @@ async def test_an_old_quote_is_read_from_the_store_again() -> None:
     await asyncio.sleep(0.1)
     assert (await mirror.get_many(["AAPL"]))["AAPL"].last == quote("AAPL", "191.00").last
     assert store.reads == [["AAPL"]]
+
+
+async def test_a_store_that_fails_leaves_the_last_quote_heard() -> None:
+    class DownStore(CountingStore):
+        async def get_many(self, symbols: Iterable[str]) -> dict[str, Quote]:
+            raise ConnectionError("redis is down")
+
+    mirror = QuoteMirror(DownStore(), max_age_s=0.0)
+    mirror.heard(quote("AAPL", "190.00"))
+    assert (await mirror.get_many(["AAPL", "MSFT"]))["AAPL"].last == quote("AAPL", "190.00").last
+    assert "MSFT" not in await mirror.get_many(["MSFT"])

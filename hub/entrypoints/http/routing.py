@@ -9,15 +9,18 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.bootstrap import Container
-from hub.domain.errors import Forbidden, HubError, InvalidToken
+from hub.domain.errors import DependencyUnavailable, Forbidden, HubError, InvalidToken
 from hub.domain.users import Role
 from hub.entrypoints.http.problems import from_hub_error, problem
 from hub.services.tokens import AccessClaims
+
+log = structlog.get_logger("hub.http")
 
 
 @dataclass(slots=True)
@@ -128,6 +131,29 @@ def encode(op: Operation, result: Any) -> Response:
     return Response(msgspec.json.encode(result), op.status, media_type="application/json")
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether the error says a backing service cannot be reached (rather than a bug)."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    # The drivers' own words for a lost or refused connection (imported here: the embedded
+    # default never loads them).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(
+        names
+        & {
+            "PostgresConnectionError",  # asyncpg: connection failures, 08xxx
+            "CannotConnectNowError",  # asyncpg: the server is starting up or shutting down
+            "ConnectionDoesNotExistError",  # asyncpg: the connection was closed under us
+            "AdminShutdownError",  # asyncpg: 57P01, the server was stopped
+            # asyncpg, on a pooled connection whose server went away mid-protocol (seen when
+            # PostgreSQL restarts under load; this code never shares a connection between tasks)
+            "InternalClientError",
+            "ConnectionError",  # redis-py
+            "TimeoutError",  # redis-py
+        }
+    )
+
+
 def to_route(op: Operation) -> Route:
     async def endpoint(request: Request) -> Response:
         request.scope["hub.route"] = op.path  # for the metrics middleware
@@ -147,6 +173,15 @@ def to_route(op: Operation) -> Route:
             return encode(op, await op.handler(Call(request, hub, claims, body)))
         except HubError as exc:
             return from_hub_error(request, exc)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise  # a bug: the app's handler logs it whole and answers 500
+            # A backing service is down or restarting: say so (503, retry), not "a bug".
+            log.warning("dependency unavailable", path=op.path, error=repr(exc))
+            unavailable = DependencyUnavailable("a backing service is unavailable; retry shortly")
+            response = from_hub_error(request, unavailable)
+            response.headers["Retry-After"] = "1"
+            return response
 
     methods = [op.method, *op.methods]
     return Route(op.path, endpoint, methods=methods, name=f"{op.method} {op.path}")
