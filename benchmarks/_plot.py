@@ -86,11 +86,20 @@ def plot_orders(report: dict[str, Any], path: Path) -> Path:
     thr.legend(fontsize=7)
     host = report["host"]
     fig.suptitle(
-        f"orders ({report['date']}, {host.get('cpu_count', '?')} vCPUs shared by load generator,"
-        f" Hub and services; {report['settings']['runs']} run(s), medians)",
+        f"orders: Hub at commit {host.get('git_commit', '?')} ({report['date']};"
+        f" {host.get('cpu_count', '?')} vCPUs shared by load generator, Hub and services;"
+        f" {report['settings']['runs']} run(s), medians)",
         fontsize=9,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+if __name__ == "__main__":  # re-render a chart from its JSON: python benchmarks/_plot.py FILE.json
+    import json
+    import sys
+
+    source = Path(sys.argv[1])
+    print(plot_orders(json.loads(source.read_text()), source.with_suffix(".png")))

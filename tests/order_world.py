@@ -4,10 +4,8 @@ tests/integration/test_order_failure_branches.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,24 +35,6 @@ from hub.services.trading_ports import OutboxRow
 from tests.contracts import make_account, make_user
 
 D = Decimal
-
-
-async def until(done: Callable[[], bool], within: float = 8.0) -> None:
-    async with asyncio.timeout(within):
-        while not done():  # noqa: ASYNC110 - counters of other tasks have no event to await
-            await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Run `coro` as a task for the block's duration (a relay or a consumer), then stop it."""
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def work(order_id: uuid.UUID, action: Action = Action.PROCESS) -> bytes:

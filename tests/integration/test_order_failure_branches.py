@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import aio_pika
-import asyncpg
 import pytest
 
 from hub.adapters.memory.market import MemoryQuotes
@@ -23,18 +21,10 @@ from hub.services import messages
 from hub.services.messages import Action
 from hub.services.relay import OutboxRelay
 from hub.services.trading_ports import OutboxRow
-from tests.order_world import CrashBeforeSettle, D, Stream, World, running, until, work
+from tests.aio import running, until
+from tests.order_world import CrashBeforeSettle, D, Stream, World, work
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
-    w = World(pool)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 async def test_a_message_that_always_fails_is_dead_lettered_after_the_retry_ladder(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -49,15 +49,6 @@ class Meeting:
                 return found
 
         return Held(pool)
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
-    w = World(pool)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 def held_worker(world: World, meeting: Meeting) -> OrderProcessor:

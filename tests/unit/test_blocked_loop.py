@@ -14,47 +14,26 @@ import asyncio
 import contextlib
 import logging
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 
 from hub.config import Settings
 from hub.entrypoints.http.app import create_app
+from tests.unit.streaming.support import serve_app
 
 THRESHOLD_S = 0.040
 SLOW = re.compile(r"took (\d+\.\d+) seconds")
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handling alone
-
-
 @contextlib.asynccontextmanager
 async def hub_in_this_loop() -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     settings = Settings(feed_quotes_per_second=100, login_limit_per_client=1000)
-    server = _Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serve_app(create_app(settings), lifespan="on") as address:
+        yield address
 
 
 class SlowSteps(logging.Handler):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import pytest
 
@@ -11,6 +11,7 @@ from hub.adapters.memory.market import MemoryQuotes
 from hub.domain.quotes import Quote
 from hub.services.quote_mirror import QuoteMirror
 from hub.services.views import QuoteView
+from tests.aio import until
 from tests.market_suite import quote
 from tests.unit.streaming.support import make_engine
 
@@ -24,12 +25,6 @@ class CountingStore(MemoryQuotes):
         wanted = list(symbols)
         self.reads.append(wanted)
         return await super().get_many(wanted)
-
-
-async def until(condition: Callable[[], object]) -> None:
-    async with asyncio.timeout(2.0):
-        while not condition():  # noqa: ASYNC110 - polling a test condition
-            await asyncio.sleep(0.01)
 
 
 async def test_quotes_heard_on_the_broker_need_no_store_read() -> None:

@@ -5,9 +5,8 @@ ends in its dead-letter list."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,29 +31,13 @@ from hub.services.messages import Action, OrderMessage
 from hub.services.orders import OrderService
 from hub.services.supervisor import OrderSupervisor
 from hub.services.trading_ports import OutboxRow
+from tests.aio import running, until
 from tests.contracts import make_account, make_user
 
 D = Decimal
 # Wednesday 25 November 2026: the session is 09:30-16:00 New York time, 14:30-21:00 UTC.
 AFTERNOON = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
 CLOSE = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
-
-
-async def until(done: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not done():  # noqa: ASYNC110 - the queue's counters have no event to await
-            await asyncio.sleep(0.005)
-
-
-@contextlib.asynccontextmanager
-async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @dataclass

@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -54,20 +54,22 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve(engine: Engine, *, sndbuf: int | None = None) -> AsyncIterator[str]:
-    """Serve the engine's routes on 127.0.0.1:<free port>; yields "host:port".
+async def serve_app(
+    app: Any, *, sndbuf: int | None = None, lifespan: Literal["auto", "on", "off"] = "off"
+) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn in this loop on 127.0.0.1:<free port>; yields
+    "host:port".
 
     `sndbuf` pins the kernel send buffer of accepted sockets (Linux copies it from the listening
     socket), so backpressure tests do not depend on TCP autotuning filling megabytes first.
     """
-    app = Starlette(routes=[engine.websocket_route("/ws"), engine.sse_route("/sse")])
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sndbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning")
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -80,6 +82,14 @@ async def serve(engine: Engine, *, sndbuf: int | None = None) -> AsyncIterator[s
         server.should_exit = True
         await task
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(engine: Engine, *, sndbuf: int | None = None) -> AsyncIterator[str]:
+    """Serve the engine's routes (see serve_app)."""
+    app = Starlette(routes=[engine.websocket_route("/ws"), engine.sse_route("/sse")])
+    async with serve_app(app, sndbuf=sndbuf) as address:
+        yield address
 
 
 @contextlib.asynccontextmanager
