@@ -77,6 +77,7 @@ def serve(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_deflate,
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
