@@ -42,3 +42,17 @@ def test_login_rate_limit_is_429_with_retry_after() -> None:
         )
         assert_problem(r, 429, "rate_limited")
         assert int(r.headers["retry-after"]) > 0
+
+
+def test_request_metrics_count_each_request_once(client: TestClient) -> None:
+    def count() -> float:
+        wanted = 'hub_http_requests_total{method="GET",route="/api/v1/instruments",status="401"}'
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith(wanted):
+                return float(line.rpartition(" ")[2])
+        return 0.0
+
+    before = count()
+    for _ in range(3):
+        assert client.get("/api/v1/instruments").status_code == 401
+    assert count() == before + 3

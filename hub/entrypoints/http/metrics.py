@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,6 +28,11 @@ class HttpMetrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        # Label children bound once per (method, route[, status]): `.labels()` on every request
+        # builds and validates the label tuple each time. Routes are templates, so this stays
+        # small; past the cap (odd methods from clients) children are looked up as before.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,8 +52,18 @@ class HttpMetrics:
         finally:
             route = scope.get("hub.route", "unmatched")
             method = scope["method"]
-            self.requests.labels(method, route, str(status)).inc()
-            self.latency.labels(method, route).observe(time.perf_counter() - start)
+            counted = self._counted.get((method, route, status))
+            if counted is None:
+                counted = self.requests.labels(method, route, str(status))
+                if len(self._counted) < _MAX_CHILDREN:
+                    self._counted[(method, route, status)] = counted
+            counted.inc()
+            timed = self._timed.get((method, route))
+            if timed is None:
+                timed = self.latency.labels(method, route)
+                if len(self._timed) < _MAX_CHILDREN:
+                    self._timed[(method, route)] = timed
+            timed.observe(time.perf_counter() - start)
 
 
 class ContainerCollector(Collector):
@@ -67,6 +82,8 @@ class ContainerCollector(Collector):
                 metric.add_metric([], value)
                 yield metric
 
+
+_MAX_CHILDREN = 1024
 
 # Counters that go down as well as up are exported as gauges.
 _GAUGES = frozenset({"connections", "subscriptions", "in_flight", "backlog", "lag_ms"})
