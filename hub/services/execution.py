@@ -32,6 +32,7 @@ from hub.domain.orders import (
     OrderEvent,
     OrderStatus,
     OrderType,
+    TimeInForce,
     accept,
     cancel,
     effective_type,
@@ -208,11 +209,14 @@ class OrderProcessor:
         if order.status is OrderStatus.PENDING_CANCEL:
             # Whatever the message, a pending cancel is honoured before anything can fill.
             return [cancel(order, now)[1]]
-        if action is Action.EXPIRE:
+        if action is Action.EXPIRE or order.time_in_force is TimeInForce.DAY:
             category = (await self._market_data.instrument(order.symbol)).category
             if day_order_expired(order, category, self._calendar, now):
-                events.append(expire(order, now)[1])
-            return events
+                # Its session closed: whatever woke it (the EXPIRE sweep, a PROCESS message that
+                # arrived late or was re-driven, a trigger), a day order never fills after it.
+                return [expire(order, now)[1]]
+            if action is Action.EXPIRE:
+                return events
         if order.status is OrderStatus.PENDING_NEW:
             if quote is None and effective_type(order) is OrderType.MARKET:
                 return [reject(order, "no quote to execute against", now)[1]]

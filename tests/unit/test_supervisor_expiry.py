@@ -166,6 +166,30 @@ async def test_an_expire_message_before_the_close_changes_nothing(desk: Desk) ->
     assert await desk.reserved_cash() == D(950)
 
 
+async def test_a_day_order_whose_work_arrives_after_the_close_expires_instead_of_filling(
+    desk: Desk,
+) -> None:
+    """A DAY market buy accepted just before the close whose PROCESS message is handled after it
+    (a slow queue, or the supervisor's re-drive of a lost message) must not fill."""
+    quote = Quote(symbol="AAPL", bid=D("99.98"), ask=D("100.02"), last=D(100), bid_size=D(1),
+                  ask_size=D(1), open=D(100), high=D(100), low=D(100), prev_close=D(100),
+                  timestamp=CLOSE - timedelta(seconds=5))  # fmt: skip
+    await desk.quotes.put(quote)
+    desk.clock.at = CLOSE - timedelta(seconds=5)
+    command = SubmitOrder(symbol="AAPL", side=Side.BUY, type=OrderType.MARKET, qty=D(10))
+    submitted = await desk.service.submit(desk.account.user_id, command)
+    order_id = uuid.UUID(msgspec.json.decode(submitted.body)["id"])
+    assert await desk.reserved_cash() > 0
+    desk.clock.at = CLOSE + timedelta(seconds=20)
+    await desk.processor.handle(messages.encode(OrderMessage(order_id, Action.PROCESS, "AAPL")))
+    order = await desk.reader.order(order_id)
+    assert order is not None and order.status is OrderStatus.EXPIRED
+    assert order.filled_qty == 0 and order.reserved_cash == 0
+    assert await desk.reserved_cash() == 0
+    account = await desk.trading.accounts.get(desk.account.id)
+    assert account is not None and account.cash == desk.account.cash
+
+
 async def test_the_memory_queue_dead_letters_a_message_that_always_fails() -> None:
     queue = MemoryWorkQueue(retry_delays=(0.01, 0.02), concurrency=2)
     attempts: list[bytes] = []
