@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
 
@@ -168,6 +169,15 @@ async def _postgres_leadership(url: str, run: Callable[[], Coroutine[Any, Any, N
                 await conn.close()
 
 
+def without_prefix(url: str) -> str:
+    """HUB_REDIS_URL may carry `?prefix=...`: the streaming broker's channel and key prefix, which
+    isolates several Hubs on one Redis (pub/sub channels ignore database numbers). redis-py does
+    not know the parameter, so the other clients get the URL without it."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "prefix"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 async def open_redis(
     url: str,
     cache_ttl_s: int,
@@ -180,7 +190,7 @@ async def open_redis(
     from hub.adapters.redis_market import RedisInstrumentCache, RedisQuotes
     from hub.adapters.redis_ratelimit import FallbackRateLimiter, RedisRateLimiter
 
-    redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    redis = Redis.from_url(without_prefix(url), socket_timeout=2, socket_connect_timeout=2)
     stack.push_async_callback(redis.aclose)
 
     async def check() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -32,3 +34,31 @@ class TestServicesHttp(HttpContract):
     def test_readyz_names_each_service(self, client: TestClient) -> None:
         checks = client.get("/readyz").json()["checks"]
         assert set(checks) == {"postgres", "redis", "streaming"}
+
+
+def test_a_prefix_in_the_redis_url_isolates_the_fan_out(schema_url: str, redis_url: str) -> None:
+    """Pub/sub ignores database numbers: `?prefix=` keeps two Hubs on one Redis apart, and the
+    other Redis clients (quotes, cache, rate limits) still accept the URL."""
+    import redis as redis_sync
+
+    prefix = f"hub-test-{uuid.uuid4().hex[:8]}:"
+    settings = Settings(
+        database_url=schema_url,
+        redis_url=f"{redis_url}?prefix={prefix}",
+        jwt_secret=SECRET,
+        feed_in_process=False,
+    )
+    probe = redis_sync.Redis.from_url(redis_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/readyz").status_code == 200
+            deadline = time.monotonic() + 5
+            channels: list[bytes] = []
+            while time.monotonic() < deadline and not channels:
+                channels = probe.pubsub_channels(f"{prefix}*")  # the quote mirror's channels
+                time.sleep(0.05)
+            assert f"{prefix}ch:quotes:AAPL".encode() in channels
+    finally:
+        for key in probe.scan_iter(f"{prefix}*"):
+            probe.delete(key)
+        probe.close()
