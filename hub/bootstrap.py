@@ -81,10 +81,15 @@ class Container:
 
 @asynccontextmanager
 async def bootstrap(
-    settings: Settings, *, run_feed: bool | None = None, run_worker: bool | None = None
+    settings: Settings,
+    *,
+    run_feed: bool | None = None,
+    run_worker: bool | None = None,
+    serve_api: bool = True,
 ) -> AsyncIterator[Container]:
     """Build the container. `run_feed` and `run_worker` override the settings' defaults
-    (`hub feed` and `hub worker` force theirs on)."""
+    (`hub feed` and `hub worker` force theirs on); `serve_api` is false in those two, which
+    take no order submits and so need no admission control running."""
     run_feed = settings.runs_feed if run_feed is None else run_feed
     run_worker = settings.runs_worker if run_worker is None else run_worker
     async with AsyncExitStack() as stack:
@@ -191,7 +196,8 @@ async def bootstrap(
         )
         _register_stats(container)
         background(stack, relay.run(), "outbox-relay")
-        background(stack, admission.run(), "order-admission")
+        if serve_api:
+            background(stack, admission.run(), "order-admission")
         if settings.mode is Mode.EMBEDDED and settings.demo:
             await _seed_demo(auth)
         if run_worker:

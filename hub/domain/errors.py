@@ -88,6 +88,7 @@ class DependencyUnavailable(HubError):
 
     code = "dependency_unavailable"
     title = "Service temporarily unavailable"
+    retry_after: int | None = None  # seconds, answered as Retry-After when set
 
 
 class Overloaded(DependencyUnavailable):

@@ -137,7 +137,7 @@ async def _run_until_signal(settings: Settings, *, feed: bool, worker: bool, ban
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     try:
-        async with bootstrap(settings, run_feed=feed, run_worker=worker):
+        async with bootstrap(settings, run_feed=feed, run_worker=worker, serve_api=False):
             print(banner, flush=True)
             await stop.wait()
     except StartupError as exc:

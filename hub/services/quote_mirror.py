@@ -36,8 +36,6 @@ class QuoteMirror:
         self.listeners: list[QuoteListener] = []
         self._unheard: dict[str, Quote] = {}
         self._wake = asyncio.Event()
-        self.hits = 0
-        self.misses = 0
 
     async def put(self, quote: Quote) -> None:
         await self._store.put(quote)
@@ -53,9 +51,7 @@ class QuoteMirror:
                 found[symbol] = held[1]
             else:
                 missing.append(symbol)
-        self.hits += len(found)
         if missing:
-            self.misses += len(missing)
             try:
                 found.update(await self._store.get_many(missing))
             except Exception as exc:

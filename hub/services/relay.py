@@ -1,5 +1,5 @@
 """The outbox relay: delivers committed outbox rows to the work queue and the fan-out engine,
-marking them sent only after the broker confirmed them.
+deleting them only after the broker confirmed them.
 
 Writers hand the rows they just committed to `kick(rows)`: those rows were written leased to
 this process, so they are published straight from memory, with no claim query, and then
@@ -8,8 +8,8 @@ lease ran out (a process that died between commit and publish, a broker that was
 and rows written without a lease (`kick()` with none asks for a poll now). Several relays may
 run at once (rows are claimed with SKIP LOCKED), so every API and worker process runs one.
 
-A batch's work messages are published concurrently and confirmed together, and its stream rows
-go out in one pipelined broker call. Under load the batches grow by themselves: rows handed
+A batch's order work goes out as one work message (one publish, one confirm), and its stream
+rows in one pipelined broker call. Under load the batches grow by themselves: rows handed
 over while a batch is being published form the next one.
 """
 
@@ -25,7 +25,7 @@ import structlog
 
 from hub.services import messages
 from hub.services.ports import Publisher
-from hub.services.trading_ports import Outbox, OutboxRow, WorkQueue
+from hub.services.trading_ports import HANDOVER_LEASE_S, Outbox, OutboxRow, WorkQueue
 
 log = structlog.get_logger("hub.relay")
 
@@ -40,7 +40,7 @@ class OutboxRelay:
         batch: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 10.0,
-        handover_lease: float = 2.0,
+        handover_lease: float = HANDOVER_LEASE_S,
     ) -> None:
         self._outbox = outbox
         self._queue = queue

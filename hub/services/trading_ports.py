@@ -196,6 +196,13 @@ class OutboxRow:
     body: bytes
 
 
+# How long the writing process owns the outbox rows it hands to its own relay at commit. Short:
+# when that relay falls behind (its process is busy serving requests), the other processes' polls
+# take the overflow after this long. A row may then go out twice, which is harmless (the worker
+# is idempotent, clients drop an order event whose version they have seen).
+HANDOVER_LEASE_S = 2
+
+
 class Outbox(Protocol):
     """Rows are published by the relay of the process that wrote them, straight from memory
     after the commit (they are born leased to it); a row whose lease runs out (the process died,

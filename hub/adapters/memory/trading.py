@@ -17,8 +17,15 @@ import msgspec
 from hub.adapters.memory.users import MemoryAccounts
 from hub.domain.accounts import Account
 from hub.domain.orders import Execution, Order, OrderEvent, Side
-from hub.domain.positions import Position
+from hub.domain.positions import (
+    InsufficientBuyingPower,
+    InsufficientShares,
+    Position,
+    reserve_cash,
+    reserve_shares,
+)
 from hub.services.trading_ports import (
+    HANDOVER_LEASE_S,
     Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
@@ -31,7 +38,6 @@ from hub.services.trading_ports import (
 )
 
 LEASE_S = 30.0  # as the Postgres outbox's
-HANDOVER_LEASE_S = 2.0
 
 
 class MemoryTrading:
@@ -67,24 +73,19 @@ class MemoryTrading:
     async def place(self, placement: Placement) -> list[OutboxRow] | None:
         order = placement.order
         async with self.unit_of_work() as uow:
-            if order.side is Side.BUY:
-                account = await uow.account_for_update(order.user_id)
-                if account is None or account.buying_power < order.reserved_cash:
-                    return None
-                await uow.save_account(
-                    msgspec.structs.replace(
-                        account, reserved_cash=account.reserved_cash + order.reserved_cash
-                    )
-                )
-            else:
-                position = await uow.position_for_update(order.account_id, order.symbol)
-                if position is None or position.qty_available < order.reserved_qty:
-                    return None
-                await uow.save_position(
-                    msgspec.structs.replace(
-                        position, reserved_qty=position.reserved_qty + order.reserved_qty
-                    )
-                )
+            try:
+                if order.side is Side.BUY:
+                    account = await uow.account_for_update(order.user_id)
+                    if account is None:
+                        return None
+                    await uow.save_account(reserve_cash(account, order.reserved_cash))
+                else:
+                    position = await uow.position_for_update(order.account_id, order.symbol)
+                    if position is None:
+                        return None
+                    await uow.save_position(reserve_shares(position, order.reserved_qty))
+            except (InsufficientBuyingPower, InsufficientShares):
+                return None
             await uow.add_order(order)
             await uow.append_event(placement.event)
             rows = uow.enqueue_leased(placement.outbox)

@@ -15,7 +15,6 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from hub.adapters.postgres.outbox import HANDOVER_LEASE_S
 from hub.adapters.postgres.trading import (
     _ACCOUNT_COLUMNS,
     _ORDER_COLUMNS,
@@ -27,6 +26,7 @@ from hub.domain.accounts import Account
 from hub.domain.orders import Side
 from hub.domain.positions import Position
 from hub.services.trading_ports import (
+    HANDOVER_LEASE_S,
     DuplicateClientOrderId,
     IdempotencyConflict,
     OutboxRow,

@@ -13,16 +13,9 @@ import asyncpg
 from hub.services.trading_ports import OutboxRow
 
 LEASE_S = 30  # how long a relay owns the rows it claimed before others may take them
-# How long the writing process owns the rows it hands to its own relay. Short: when that relay
-# falls behind (its process is busy serving requests), the other processes' polls take the
-# overflow after this long. A row may then go out twice, which is harmless (the worker is
-# idempotent, clients drop an order event whose version they have seen).
-HANDOVER_LEASE_S = 2
 
 
 class PostgresOutbox:
-    LEASE_S = LEASE_S
-
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -39,7 +32,7 @@ class PostgresOutbox:
             "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
             " RETURNING id, topic, body",
             limit,
-            self.LEASE_S,
+            LEASE_S,
         )
         if not rows:
             return 0

@@ -13,11 +13,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from hub.adapters.postgres.outbox import HANDOVER_LEASE_S
 from hub.domain.accounts import Account
 from hub.domain.orders import Execution, Order, OrderEvent
 from hub.domain.positions import Position
 from hub.services.trading_ports import (
+    HANDOVER_LEASE_S,
     Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,

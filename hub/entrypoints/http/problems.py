@@ -71,8 +71,9 @@ def problem(
 def from_hub_error(request: Request, exc: errors.HubError) -> Response:
     status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
     headers: dict[str, str] = {}
-    if isinstance(exc, errors.RateLimited | errors.Overloaded):
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, DependencyUnavailable
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if isinstance(exc, errors.InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return problem(

@@ -179,9 +179,8 @@ def to_route(op: Operation) -> Route:
             # A backing service is down or restarting: say so (503, retry), not "a bug".
             log.warning("dependency unavailable", path=op.path, error=repr(exc))
             unavailable = DependencyUnavailable("a backing service is unavailable; retry shortly")
-            response = from_hub_error(request, unavailable)
-            response.headers["Retry-After"] = "1"
-            return response
+            unavailable.retry_after = 1
+            return from_hub_error(request, unavailable)
 
     methods = [op.method, *op.methods]
     return Route(op.path, endpoint, methods=methods, name=f"{op.method} {op.path}")
