@@ -155,6 +155,10 @@ class RedisBroker:
             await pipe.execute()
         except RedisError as exc:
             raise BrokerUnavailable(f"publish to redis failed: {exc}") from exc
+        finally:
+            # Give the connection back even when cancelled mid-call (shutdown): a pipeline that
+            # still holds one complains when it is garbage-collected.
+            await pipe.reset()  # type: ignore[no-untyped-call]
 
     def want(self, channel: str, kind: ChannelKind) -> None:
         self._kinds[channel] = kind
