@@ -111,20 +111,29 @@ async def one_run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             channels = [f"quotes:{s}" for s in symbols]
             await ws.send(json.dumps({"action": "subscribe", "channels": channels}))
             await gaps_while(ws, 1.0)  # warm up: snapshots, first frames
-            server = psutil.Process(proc.pid)
+            server, client = psutil.Process(proc.pid), psutil.Process()
             server.cpu_percent()
+            client.cpu_percent()
             quiet = await gaps_while(ws, args.duration)
-            quiet_cpu = server.cpu_percent()
+            quiet_cpu, quiet_client = server.cpu_percent(), client.cpu_percent()
             statuses: list[int] = []
             load = asyncio.create_task(logins(url, args.logins, args.duration, statuses))
             busy = await gaps_while(ws, args.duration)
-            busy_cpu = server.cpu_percent()
+            busy_cpu, busy_client = server.cpu_percent(), client.cpu_percent()
             await load
     finally:
         await stop_all([proc])
     return {
-        "without_logins": {**latency_ms(quiet), "server_cpu_pct": quiet_cpu},
-        "with_logins": {**latency_ms(busy), "server_cpu_pct": busy_cpu},
+        "without_logins": {
+            **latency_ms(quiet),
+            "server_cpu_pct": quiet_cpu,
+            "client_cpu_pct": quiet_client,
+        },
+        "with_logins": {
+            **latency_ms(busy),
+            "server_cpu_pct": busy_cpu,
+            "client_cpu_pct": busy_client,
+        },
         "logins_answered": {str(s): statuses.count(s) for s in sorted(set(statuses))},
     }
 
@@ -172,7 +181,7 @@ async def main(args: argparse.Namespace, root: Path) -> None:
     summary = {
         phase: {
             key: median_of([r[phase] for r in runs], key)
-            for key in ("count", "p50_ms", "p99_ms", "max_ms", "server_cpu_pct")
+            for key in ("count", "p50_ms", "p99_ms", "max_ms", "server_cpu_pct", "client_cpu_pct")
         }
         for phase in ("without_logins", "with_logins")
     }
