@@ -286,10 +286,16 @@ async def fresh_schema() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def run_hub(
-    env: dict[str, str], *, workers: int = 0, feed: bool = False, migrate: bool = False
+    env: dict[str, str],
+    *,
+    workers: int = 0,
+    feed: bool = False,
+    migrate: bool = False,
+    serve_cpus: str | None = None,
 ) -> AsyncIterator[Hub]:
     """Start `hub serve` (after `hub migrate`, and with `hub worker` x N and `hub feed` when
-    asked) on free ports; stop everything with SIGTERM on exit."""
+    asked) on free ports; stop everything with SIGTERM on exit. `serve_cpus` pins `hub serve`
+    to those cores (taskset list, e.g. "0")."""
     logdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     port, grpc_port = free_port(), free_port()
     full = {**env, "HUB_PORT": str(port), "HUB_GRPC_PORT": str(grpc_port)}
@@ -304,7 +310,8 @@ async def run_hub(
         if migrating.returncode != 0:
             raise RuntimeError(f"hub migrate failed:\n{out.decode(errors='replace')}")
     helpers: list[Proc] = []
-    serve = spawn("serve", hub_argv("serve"), full, logdir)
+    pin = ["taskset", "-c", serve_cpus] if serve_cpus else []
+    serve = spawn("serve", [*pin, *hub_argv("serve")], full, logdir)
     hub = Hub(f"http://127.0.0.1:{port}", "127.0.0.1", port, grpc_port, full, serve, [], logdir)
     try:
         await wait_ready(f"{hub.url}/readyz", serve)

@@ -14,6 +14,7 @@ from starlette.types import Send
 
 from streaming import _drive
 from streaming.auth import Principal
+from streaming.direct import DirectWriter, text_frame
 from streaming.protocol import CloseCode, PingMessage, ServerMessage, encode_message
 from streaming.publication import Publication
 from streaming.session import Session
@@ -31,11 +32,18 @@ class WebSocketSession(Session[str]):
     Push mode: a delivery marks the session in the engine's Flusher; the flush sends inline when
     the socket takes the frame at once, and otherwise parks a writer task on the socket until
     the outbox is empty again. At most one send is in flight per connection.
+
+    With a `direct` writer (see streaming.direct) a flush writes prebuilt frame bytes: a frame
+    holding one publication is encoded once per flush run and shared by every connection that
+    sends exactly that, which is the common case of a fan-out.
     """
 
-    def __init__(self, engine: Engine, principal: Principal, send: Send) -> None:
+    def __init__(
+        self, engine: Engine, principal: Principal, send: Send, direct: DirectWriter | None = None
+    ) -> None:
         super().__init__(engine, principal)
         self._send = send
+        self._direct = direct
         self._flusher = engine.flusher
         self._scheduled = False
         self._writer: asyncio.Task[None] | None = None
@@ -62,6 +70,11 @@ class WebSocketSession(Session[str]):
         items = self.outbox.drain(self.limits.max_batch_bytes)
         if not items:
             return
+        if self._direct is not None and self._direct.write(self._encoded(items)):
+            self.last_sent = time.monotonic()
+            if self.outbox:
+                self._notify()
+            return
         sending = _coroutine(self._send({"type": "websocket.send", "text": frame(items)}))
         self.last_sent = time.monotonic()
         try:
@@ -73,6 +86,17 @@ class WebSocketSession(Session[str]):
             self._writer = asyncio.create_task(self._write_on(sending, waiting))
         elif self.outbox:
             self._notify()  # more than one batch was pending
+
+    def _encoded(self, items: list[str]) -> bytes:
+        if len(items) != 1:
+            return text_frame(frame(items).encode())
+        # Every subscriber of a publication holds the same rendered string object, so the
+        # memo lookup is a cached hash and an identity comparison.
+        memo = self._flusher.memo
+        data = memo.get(items[0])
+        if data is None:
+            data = memo[items[0]] = text_frame(frame(items).encode())
+        return data
 
     async def _write_on(self, sending: Coroutine[Any, Any, None], waiting: object) -> None:
         try:

@@ -26,6 +26,9 @@ class Flusher:
         self._interval = interval
         self._pending: list[Flushable] = []
         self._handle: asyncio.Handle | None = None
+        #: What the targets of one run share (e.g. a frame encoded once for many sockets);
+        #: emptied after every run, so it never outlives the publications it was built from.
+        self.memo: dict[object, bytes] = {}
 
     def schedule(self, target: Flushable) -> None:
         self._pending.append(target)
@@ -38,8 +41,11 @@ class Flusher:
     def _run(self) -> None:
         self._handle = None
         pending, self._pending = self._pending, []
-        for target in pending:
-            target.flush()
+        try:
+            for target in pending:
+                target.flush()
+        finally:
+            self.memo.clear()
 
     def close(self) -> None:
         if self._handle is not None:

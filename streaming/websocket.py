@@ -13,6 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from streaming._ws_session import WebSocketSession, frame
 from streaming.auth import Principal
+from streaming.direct import EXTENSION
 from streaming.errors import AuthenticationFailed
 from streaming.protocol import (
     Authenticate,
@@ -78,7 +79,8 @@ class WebSocketEndpoint:
             return
         if principal is None:
             return
-        session = WebSocketSession(self.engine, principal, send)
+        direct = scope.get("extensions", {}).get(EXTENSION)
+        session = WebSocketSession(self.engine, principal, send, direct)
         if not self.engine.open_session(session):
             error = Error(ErrorCode.TOO_MANY_CONNECTIONS, "too many connections for this principal")
             await self._close(send, CloseCode.TOO_MANY_CONNECTIONS, "too many connections", error)

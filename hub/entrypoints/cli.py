@@ -68,6 +68,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from hub.entrypoints.http.app import create_app
+    from streaming.direct import DirectWebSocketProtocol
 
     print(_banner(settings), flush=True)
     config = uvicorn.Config(
@@ -76,7 +77,8 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio protocol plus direct writes of shared fan-out frames.
+        ws=DirectWebSocketProtocol,
         ws_per_message_deflate=settings.ws_deflate,
         lifespan="on",
         access_log=False,

@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from streaming import AuthenticationFailed, ChannelKind, Engine, Limits, Principal
+from streaming.direct import DirectWebSocketProtocol
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob", "carol-token": "carol"}
 
@@ -53,9 +54,18 @@ class _Server(uvicorn.Server):
         yield  # leave pytest's signal handling alone
 
 
+#: The WebSocket protocol class `serve_app` gives uvicorn: what `hub serve` runs by default;
+#: tests of the plain ASGI path set it to "websockets-sansio".
+WS_PROTOCOL: list[Any] = [DirectWebSocketProtocol]
+
+
 @contextlib.asynccontextmanager
 async def serve_app(
-    app: Any, *, sndbuf: int | None = None, lifespan: Literal["auto", "on", "off"] = "off"
+    app: Any,
+    *,
+    sndbuf: int | None = None,
+    lifespan: Literal["auto", "on", "off"] = "off",
+    deflate: bool = False,
 ) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn in this loop on 127.0.0.1:<free port>; yields
     "host:port".
@@ -69,7 +79,13 @@ async def serve_app(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        lifespan=lifespan,
+        log_level="warning",
+        ws=WS_PROTOCOL[0],
+        ws_per_message_deflate=deflate,
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -85,10 +101,12 @@ async def serve_app(
 
 
 @contextlib.asynccontextmanager
-async def serve(engine: Engine, *, sndbuf: int | None = None) -> AsyncIterator[str]:
+async def serve(
+    engine: Engine, *, sndbuf: int | None = None, deflate: bool = False
+) -> AsyncIterator[str]:
     """Serve the engine's routes (see serve_app)."""
     app = Starlette(routes=[engine.websocket_route("/ws"), engine.sse_route("/sse")])
-    async with serve_app(app, sndbuf=sndbuf) as address:
+    async with serve_app(app, sndbuf=sndbuf, deflate=deflate) as address:
         yield address
 
 

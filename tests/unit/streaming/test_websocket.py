@@ -1,13 +1,27 @@
-"""The WebSocket protocol against a real uvicorn server and the `websockets` client."""
+"""The WebSocket protocol against a real uvicorn server and the `websockets` client, under
+both server paths: direct frame writes (what `hub serve` runs) and plain ASGI sends."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 
 from streaming import CloseCode, Limits, Principal
+from streaming.direct import DirectWebSocketProtocol
 
+from . import support
 from .support import Client, client, close_code, read_until_closed, running
+
+
+@pytest.fixture(autouse=True, params=["direct", "asgi"])
+def ws_protocol(request: pytest.FixtureRequest) -> Iterator[None]:
+    protocols: dict[str, Any] = {"direct": DirectWebSocketProtocol, "asgi": "websockets-sansio"}
+    support.WS_PROTOCOL[0] = protocols[request.param]
+    yield
+    support.WS_PROTOCOL[0] = DirectWebSocketProtocol
 
 
 async def closed_with(c: Client, code: int) -> None:
