@@ -14,7 +14,7 @@ import msgspec
 from starlette.routing import Route, WebSocketRoute
 
 from streaming.auth import Authorizer, Principal
-from streaming.brokers import Broker, SnapshotRequest, open_broker
+from streaming.brokers import Broker, Snapshot, SnapshotRequest, open_broker
 from streaming.channels import ChannelKind
 from streaming.errors import (
     BrokerUnavailable,
@@ -37,12 +37,16 @@ log = logging.getLogger("streaming.engine")
 class _Channel:
     """Local subscribers of one internal channel (the node-level reference count)."""
 
-    __slots__ = ("kind", "name", "subscribers")
+    __slots__ = ("kind", "latest", "name", "subscribers")
 
     def __init__(self, name: str, kind: ChannelKind) -> None:
         self.name = name
         self.kind = kind
         self.subscribers: dict[Subscriber, None] = {}
+        #: LATEST channels: the newest publication this node has seen while subscribed
+        #: upstream, so that the next subscriber's snapshot needs no broker round trip.
+        #: None when unknown (new channel, or live delivery was re-established).
+        self.latest: Publication | None = None
 
 
 class Engine:
@@ -177,6 +181,8 @@ class Engine:
         channel = self._channels.get(publication.channel)
         if channel is None:
             return
+        if channel.kind is ChannelKind.LATEST:
+            channel.latest = publication  # live delivery arrives in seq order
         # A snapshot of the subscribers: delivery never detaches, but stay safe if a sink does.
         for subscriber in tuple(channel.subscribers):
             subscriber.offer(publication)
@@ -202,16 +208,39 @@ class Engine:
         filtered by seq — is what guarantees no publication is lost or duplicated in between.
         """
         broker = self._require_broker()
-        requests = [SnapshotRequest(s.channel, s.kind, since) for s, since in pending]
         try:
             async with asyncio.timeout(self.limits.subscribe_timeout):
                 await broker.wait_active([s.channel for s, _ in pending])
-                snapshots = await broker.snapshots(requests)
+                # Live delivery is up, so a latest value seen on it is current: serve those
+                # from memory (a reconnect storm then costs no broker reads); ask for the rest.
+                snapshots: list[Snapshot | None] = [self._known(s.channel) for s, _ in pending]
+                asked = [i for i, snapshot in enumerate(snapshots) if snapshot is None]
+                if asked:
+                    requests = [
+                        SnapshotRequest(pending[i][0].channel, pending[i][0].kind, pending[i][1])
+                        for i in asked
+                    ]
+                    for i, fresh in zip(asked, await broker.snapshots(requests), strict=True):
+                        snapshots[i] = fresh
+                        self._remember(pending[i][0].channel, fresh)
         except TimeoutError as exc:
             raise BrokerUnavailable("broker did not answer in time") from exc
         for (subscriber, since), snapshot in zip(pending, snapshots, strict=True):
-            if subscriber.buffer is not None:  # still attached
+            if subscriber.buffer is not None and snapshot is not None:  # still attached
                 subscriber.catch_up(snapshot, since, announce=True)
+
+    def _known(self, channel: str) -> Snapshot | None:
+        state = self._channels.get(channel)
+        latest = state.latest if state is not None else None
+        return None if latest is None else Snapshot(latest.seq, [latest], recovered=True)
+
+    def _remember(self, channel: str, snapshot: Snapshot) -> None:
+        state = self._channels.get(channel)
+        if state is None or state.kind is not ChannelKind.LATEST or not snapshot.publications:
+            return
+        newest = snapshot.publications[-1]
+        if state.latest is None or state.latest.seq < newest.seq:
+            state.latest = newest
 
     def detach(self, subscriber: Subscriber) -> None:
         """Remove a subscriber; the last one on a channel releases the upstream subscription."""
@@ -251,6 +280,7 @@ class Engine:
         state = self._channels.get(channel)
         if state is None:
             return
+        state.latest = None  # possibly stale: the next snapshot comes from the broker
         live = [s for s in state.subscribers if s.buffer is None]
         if not live:
             return
@@ -267,6 +297,7 @@ class Engine:
                 [snapshot] = await self._require_broker().snapshots(
                     [SnapshotRequest(state.name, state.kind, since)]
                 )
+                self._remember(state.name, snapshot)
         except (BrokerUnavailable, EngineNotRunning, TimeoutError) as exc:
             for subscriber in subscribers:
                 if subscriber.buffer is not None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -176,6 +177,46 @@ async def test_resubscribes_and_fills_the_gap_after_the_pubsub_connection_is_kil
         await publisher.publish("events:k", "event", {"n": 15})
         [live] = await take(events, 1)
         assert live.seq == 16
+
+
+async def test_a_value_missed_while_disconnected_is_not_served_from_memory(
+    broker_url: str, prefix: str, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node serves new subscribers the latest value it saw live; after its pub/sub link was
+    down, that value may be stale, so the next subscriber must get the newer one from Redis."""
+    async with (
+        make_engine(broker_url) as listener,
+        make_engine(broker_url) as publisher,
+        listener.subscribe("quotes:Q") as first,
+    ):
+        await publisher.publish("quotes:Q", "quote", {"p": "before"})
+        assert (await take(first, 1))[0].decode() == {"p": "before"}
+        # Hold back the resync of `first` after the reconnect, so that the new subscriber below
+        # cannot be saved by it: only the node's own invalidation keeps "before" from being used.
+        broker = listener._require_broker()
+        original, resync_may_run = broker.snapshots, asyncio.Event()
+        calls = 0
+
+        async def held(requests: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await resync_may_run.wait()
+            return await original(requests)
+
+        monkeypatch.setattr(broker, "snapshots", held)
+        name = f"streaming-pubsub-{prefix}"
+        victims = [c["id"] for c in await redis_client.client_list() if c.get("name") == name]
+        for victim in victims:
+            await redis_client.client_kill_filter(_id=victim)
+        await eventually(lambda: not listener.ready)
+        await publisher.publish("quotes:Q", "quote", {"p": "missed"})
+        await eventually(lambda: listener.ready, within=10)
+        await eventually(lambda: calls == 1)  # the resync started and is held
+        async with listener.subscribe("quotes:Q") as second:
+            assert (await take(second, 1))[0].decode() == {"p": "missed"}
+        resync_may_run.set()
+        assert (await take(first, 1))[0].decode() == {"p": "missed"}
 
 
 async def test_a_burst_of_concurrent_publishes_waits_for_connections(broker_url: str) -> None:

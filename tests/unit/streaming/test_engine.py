@@ -45,6 +45,28 @@ async def test_latest_value_is_sent_on_subscribe() -> None:
             assert sub.seq == 2
 
 
+async def test_a_latest_value_seen_live_is_served_without_a_broker_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with make_engine() as engine, engine.subscribe("quotes:AAPL") as first:
+        await engine.publish("quotes:AAPL", "quote", {"p": "1"})
+        await take(first, 1)
+        broker = engine._require_broker()
+        reads: list[int] = []
+        original = broker.snapshots
+
+        async def counted(requests: list[object]) -> object:
+            reads.append(len(requests))
+            return await original(requests)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(broker, "snapshots", counted)
+        async with engine.subscribe("quotes:AAPL") as second, engine.subscribe("quotes:MSFT"):
+            [current] = await take(second, 1)
+            assert current.decode() == {"p": "1"}
+            assert second.seq == 1
+        assert reads == [1]  # only MSFT, which this node had no value for, was read
+
+
 async def test_latest_channel_conflates_for_a_slow_reader() -> None:
     async with make_engine() as engine, engine.subscribe("quotes:AAPL") as sub:
         for i in range(100):
