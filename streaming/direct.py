@@ -12,11 +12,15 @@ frame when the connection is open, uncompressed and not paused by TCP backpressu
 otherwise returns False so that the caller takes the ordinary ASGI path (which waits, compresses
 or raises as uvicorn decides). Under any other server the extension is absent and nothing changes.
 
+It also trims what an idle connection keeps (see `_Inbox` and `send`), since a node holds tens
+of thousands of them.
+
 Use it with `uvicorn.Config(app, ws=DirectWebSocketProtocol, ...)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any, Protocol
 
@@ -40,8 +44,48 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
+class _Inbox:
+    """The connection's receive queue: what uvicorn uses of asyncio.Queue (put_nowait, get,
+    empty) for its one consumer. asyncio.Queue allocates three deques and an Event, ~3 KiB per
+    connection; uvicorn pauses reading after each message, so this list holds one or two."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio WebSocket protocol, offering `streaming.direct` writes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue: Any = _Inbox()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # The handshake's request and response (parsed headers) are not needed again.
+            self.request = self.response = None  # type: ignore[assignment]
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

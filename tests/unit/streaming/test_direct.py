@@ -4,6 +4,7 @@ a publication, and the ordinary ASGI path takes over whenever a direct write wou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
-from streaming.direct import DirectWebSocketProtocol, text_frame
+from streaming.direct import DirectWebSocketProtocol, _Inbox, text_frame
 
 from .support import client, eventually, make_engine, serve
 
@@ -125,3 +126,21 @@ def test_write_declines_when_the_transport_is_paused() -> None:
     protocol.close_sent = True
     assert protocol.write(b"closing") is False
     assert written == [b"open"]
+
+
+async def test_inbox_keeps_order_and_survives_a_cancelled_get() -> None:
+    inbox = _Inbox()
+    waiting = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    assert inbox.empty()
+    inbox.put_nowait("connect")
+    inbox.put_nowait("receive")
+    assert not inbox.empty()
+    assert [await inbox.get(), await inbox.get()] == ["connect", "receive"]
+    later = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait("disconnect")
+    assert await later == "disconnect"
