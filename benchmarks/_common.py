@@ -35,6 +35,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+# Hub's processes run from this tree: another checkout (e.g. a `git worktree` of an older commit)
+# measures that code with this benchmark, for before/after figures in one method.
+HUB_ROOT = Path(os.environ.get("HUB_BENCH_ROOT", ROOT)).resolve()
 POSTGRES_URL = os.environ.get("HUB_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("HUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 AMQP_URL = os.environ.get("HUB_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -62,11 +65,11 @@ def environment(packages: Iterable[str]) -> dict[str, Any]:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HUB_ROOT, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", "hub", "streaming"],
-        cwd=ROOT,
+        cwd=HUB_ROOT,
         capture_output=True,
         text=True,
     ).stdout.strip()
@@ -198,7 +201,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str], logdir: Path) -> Proc
     log = logdir / f"{name}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=HUB_ROOT
         )
     return Proc(name, popen, log)
 
@@ -302,6 +305,7 @@ async def run_hub(
     if migrate:
         migrating = await asyncio.create_subprocess_exec(
             *hub_argv("migrate"),
+            cwd=HUB_ROOT,
             env={**os.environ, **full},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
