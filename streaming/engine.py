@@ -37,15 +37,17 @@ log = logging.getLogger("streaming.engine")
 class _Channel:
     """Local subscribers of one internal channel (the node-level reference count)."""
 
-    __slots__ = ("kind", "latest", "name", "subscribers")
+    __slots__ = ("kind", "known_seq", "latest", "name", "subscribers")
 
     def __init__(self, name: str, kind: ChannelKind) -> None:
         self.name = name
         self.kind = kind
         self.subscribers: dict[Subscriber, None] = {}
-        #: LATEST channels: the newest publication this node has seen while subscribed
-        #: upstream, so that the next subscriber's snapshot needs no broker round trip.
-        #: None when unknown (new channel, or live delivery was re-established).
+        #: LATEST channels: the channel's state as this node has seen it while subscribed
+        #: upstream (its seq, and its newest publication if it has one), so that the next
+        #: subscriber's snapshot needs no broker round trip. known_seq is -1 when unknown (new
+        #: channel, or live delivery was re-established and may have missed something).
+        self.known_seq = -1
         self.latest: Publication | None = None
 
 
@@ -182,7 +184,11 @@ class Engine:
         if channel is None:
             return
         if channel.kind is ChannelKind.LATEST:
-            channel.latest = publication  # live delivery arrives in seq order
+            latest = channel.latest
+            if latest is None or publication.seq > latest.seq:
+                channel.latest = publication
+                if channel.known_seq >= 0:  # a state read earlier stays current
+                    channel.known_seq = publication.seq
         # A snapshot of the subscribers: delivery never detaches, but stay safe if a sink does.
         for subscriber in tuple(channel.subscribers):
             subscriber.offer(publication)
@@ -231,16 +237,21 @@ class Engine:
 
     def _known(self, channel: str) -> Snapshot | None:
         state = self._channels.get(channel)
-        latest = state.latest if state is not None else None
-        return None if latest is None else Snapshot(latest.seq, [latest], recovered=True)
+        if state is None or state.known_seq < 0:
+            return None
+        latest = state.latest
+        return Snapshot(state.known_seq, [latest] if latest else [], recovered=True)
 
     def _remember(self, channel: str, snapshot: Snapshot) -> None:
         state = self._channels.get(channel)
-        if state is None or state.kind is not ChannelKind.LATEST or not snapshot.publications:
+        if state is None or state.kind is not ChannelKind.LATEST:
             return
-        newest = snapshot.publications[-1]
-        if state.latest is None or state.latest.seq < newest.seq:
+        # Live delivery may have overtaken the read: keep whichever is newer.
+        newest = snapshot.publications[-1] if snapshot.publications else None
+        if newest is not None and (state.latest is None or newest.seq > state.latest.seq):
             state.latest = newest
+        seen = state.latest.seq if state.latest is not None else 0
+        state.known_seq = max(state.known_seq, snapshot.last_seq, seen)
 
     def detach(self, subscriber: Subscriber) -> None:
         """Remove a subscriber; the last one on a channel releases the upstream subscription."""
@@ -280,7 +291,7 @@ class Engine:
         state = self._channels.get(channel)
         if state is None:
             return
-        state.latest = None  # possibly stale: the next snapshot comes from the broker
+        state.known_seq, state.latest = -1, None  # maybe stale: ask the broker next time
         live = [s for s in state.subscribers if s.buffer is None]
         if not live:
             return

@@ -67,6 +67,49 @@ async def test_a_latest_value_seen_live_is_served_without_a_broker_read(
         assert reads == [1]  # only MSFT, which this node had no value for, was read
 
 
+async def test_a_channel_known_to_be_empty_is_not_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with make_engine() as engine, engine.subscribe("quotes:NEW"):
+        broker = engine._require_broker()
+        reads: list[int] = []
+        original = broker.snapshots
+
+        async def counted(requests: list[object]) -> object:
+            reads.append(len(requests))
+            return await original(requests)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(broker, "snapshots", counted)
+        async with engine.subscribe("quotes:NEW") as second:
+            assert second.seq == 0
+        assert reads == []
+
+
+async def test_live_delivery_that_overtakes_the_snapshot_read_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A publication delivered live while the first subscriber's snapshot was being read is
+    newer than that snapshot: the node must remember the newer one for the next subscriber."""
+    async with make_engine() as engine:
+        await engine.publish("quotes:RACE", "quote", {"p": "old"})
+        broker = engine._require_broker()
+        original = broker.snapshots
+
+        async def overtaken(requests: list[object]) -> object:
+            snapshots = await original(requests)  # type: ignore[arg-type]
+            await engine.publish("quotes:RACE", "quote", {"p": "new"})  # arrives live first
+            return snapshots
+
+        monkeypatch.setattr(broker, "snapshots", overtaken)
+        async with engine.subscribe("quotes:RACE") as first:
+            [seen] = await take(first, 1)  # a latest-value subscription conflates old -> new
+            assert seen.decode() == {"p": "new"}
+            monkeypatch.setattr(broker, "snapshots", original)
+            async with engine.subscribe("quotes:RACE") as second:
+                [current] = await take(second, 1)
+                assert current.decode() == {"p": "new"}
+
+
 async def test_latest_channel_conflates_for_a_slow_reader() -> None:
     async with make_engine() as engine, engine.subscribe("quotes:AAPL") as sub:
         for i in range(100):
