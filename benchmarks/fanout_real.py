@@ -280,6 +280,17 @@ async def node_target(node_dir: Path, redis_url: str, prefix: str) -> AsyncItera
 
 
 @contextlib.asynccontextmanager
+async def node_world(node_dir: Path) -> AsyncIterator[tuple[Target, dict[str, str]]]:
+    """The peer plus what `hub feed` needs to publish to it (a schema and a Redis prefix)."""
+    async with _common.fresh_schema() as schema, redis_prefix() as (redis_url, prefix):
+        env = _common.services_env(schema, 13, amqp=False)
+        env["HUB_REDIS_URL"] = redis_url
+        await migrate(env)
+        async with node_target(node_dir, redis_url, prefix) as target:
+            yield target, env
+
+
+@contextlib.asynccontextmanager
 async def bare_target() -> AsyncIterator[Target]:
     port = _common.free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -469,13 +480,8 @@ async def run_ladder(
                     redis_url = env["HUB_REDIS_URL"]
                     result = await ladder_one(target, env, binary, args, redis_url)
             elif name == "node-ws" and node_dir is not None:
-                # The feed still needs a Hub schema and env; the peer reads its Redis channels.
-                async with _common.fresh_schema() as schema, redis_prefix() as (redis_url, prefix):
-                    env = _common.services_env(schema, 13, amqp=False)
-                    env["HUB_REDIS_URL"] = redis_url
-                    await migrate(env)
-                    async with node_target(node_dir, redis_url, prefix) as target:
-                        result = await ladder_one(target, env, binary, args, redis_url)
+                async with node_world(node_dir) as (target, env):
+                    result = await ladder_one(target, env, binary, args, env["HUB_REDIS_URL"])
             else:
                 continue
             results.setdefault(name, []).append(result)
@@ -523,7 +529,9 @@ async def migrate(env: dict[str, str]) -> None:
 # --- idle: F3 (RSS per idle connection) ---------------------------------------------------------
 
 
-async def idle_one(target: Target, binary: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def idle_one(
+    target: Target, binary: Path, args: argparse.Namespace, env: dict[str, str] | None
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="fanout-real-"))
     server = psutil.Process(target.pid)
     before = server.memory_info().rss
@@ -551,31 +559,45 @@ async def idle_one(target: Target, binary: Path, args: argparse.Namespace) -> di
 # --- storm: connect + authenticate + subscribe to 34 channels -----------------------------------
 
 
-async def storm_one(target: Target, binary: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def storm_one(
+    target: Target, binary: Path, args: argparse.Namespace, env: dict[str, str] | None
+) -> dict[str, Any]:
+    """Open N sockets at once (at most --storm-concurrency handshakes in flight) and time until
+    each is ready: for Hub and the peer, authenticated and subscribed to all 34 channels (the
+    last `subscribed` seen) while the feed publishes, as after a restart in market hours."""
     workdir = Path(tempfile.mkdtemp(prefix="fanout-real-"))
     extra = ["--path", target.path, "--deflate-share", str(args.deflate_share)]
-    extra += ["--concurrency", str(args.storm_concurrency)]
+    extra += ["--concurrency", str(args.storm_concurrency), "--sources", "4"]
     if target.name != "bare-uvicorn":
         channels = [f"quotes:{s}" for s in symbols()]
         extra += ["--ready-marker", '"subscribed"', "--ready-count", str(len(channels))]
         extra += client_messages(args.storm_clients, channels, workdir)
     server = psutil.Process(target.pid)
-    cpu0 = server.cpu_times()
-    client = await WsLoad.start(binary, target.port, args.storm_clients, *extra)
-    try:
-        ready = await client.ready()
-        stats = await client.stats()
-    finally:
-        await client.stop()
-    cpu1 = server.cpu_times()
+    async with contextlib.AsyncExitStack() as stack:
+        if env is not None and args.storm_feed_qps > 0:
+            await stack.enter_async_context(feed(env, args.storm_feed_qps, workdir))
+            await asyncio.sleep(2)  # the feed primes every symbol, then publishes steadily
+        cpu0 = server.cpu_times()
+        client = await WsLoad.start(binary, target.port, args.storm_clients, *extra)
+        metered = psutil.Process(client.proc.pid)
+        try:
+            ready = await client.ready()
+            used = metered.cpu_times()
+        finally:
+            await client.stop()
+        cpu1 = server.cpu_times()
     elapsed = ready["elapsed_s"]
     return {
         "ready": ready["ready"],
         "failed": ready["failed"],
         "elapsed_s": elapsed,
         "per_s": round(ready["ready"] / elapsed, 1) if elapsed else None,
+        "connect_ms": ready.get("connect_ms"),
         "server_cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2),
-        "client_cpu_s": round(stats["cpu_user_s"] + stats["cpu_sys_s"], 2),
+        "server_cpu_ms_per_socket": round(
+            1000 * (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / max(ready["ready"], 1), 3
+        ),
+        "client_cpu_s": round(used.user + used.system, 2),
         "deflate_accepted": ready.get("deflate_accepted"),
     }
 
@@ -590,17 +612,14 @@ async def run_per_target(
                 continue
             print(f"run {run + 1}/{args.runs}: {name}", flush=True)
             if name in ("hub", "hub-deflate"):
-                async with hub_target(name == "hub-deflate") as (target, _):
-                    result = await one(target, binary, args)
+                async with hub_target(name == "hub-deflate") as (target, env):
+                    result = await one(target, binary, args, env)
             elif name == "bare-uvicorn":
                 async with bare_target() as target:
-                    result = await one(target, binary, args)
+                    result = await one(target, binary, args, None)
             elif name == "node-ws" and node_dir is not None:
-                async with (
-                    redis_prefix() as (redis_url, prefix),
-                    node_target(node_dir, redis_url, prefix) as target,
-                ):
-                    result = await one(target, binary, args)
+                async with node_world(node_dir) as (target, env):
+                    result = await one(target, binary, args, env)
             else:
                 continue
             print(f"  {name}: {result}", flush=True)
@@ -685,7 +704,7 @@ async def main(args: argparse.Namespace) -> None:
             name: {
                 "per_s": _common.median_of(runs, "per_s"),
                 "elapsed_s": _common.median_of(runs, "elapsed_s"),
-                "server_cpu_s": _common.median_of(runs, "server_cpu_s"),
+                "server_cpu_ms_per_socket": _common.median_of(runs, "server_cpu_ms_per_socket"),
                 "client_cpu_s": _common.median_of(runs, "client_cpu_s"),
             }
             for name, runs in body["runs"].items()
@@ -728,6 +747,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle-clients", type=int, default=10_000)
     parser.add_argument("--storm-clients", type=int, default=1000)
     parser.add_argument("--storm-concurrency", type=int, default=256)
+    parser.add_argument(
+        "--storm-feed-qps", type=int, default=50, help="quotes/s during the storm (0: no feed)"
+    )
     parser.add_argument("--only", default="hub,node-ws,bare-uvicorn")
     parser.add_argument("--quick", action="store_true", help="1 run, 200 clients, short steps")
     parser.add_argument("--out")

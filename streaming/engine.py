@@ -37,7 +37,7 @@ log = logging.getLogger("streaming.engine")
 class _Channel:
     """Local subscribers of one internal channel (the node-level reference count)."""
 
-    __slots__ = ("kind", "known_seq", "latest", "name", "subscribers")
+    __slots__ = ("kind", "known_seq", "latest", "name", "snapshot", "subscribers")
 
     def __init__(self, name: str, kind: ChannelKind) -> None:
         self.name = name
@@ -49,6 +49,8 @@ class _Channel:
         #: channel, or live delivery was re-established and may have missed something).
         self.known_seq = -1
         self.latest: Publication | None = None
+        #: That state as a Snapshot, built once and shared until the state changes.
+        self.snapshot: Snapshot | None = None
 
 
 class Engine:
@@ -186,7 +188,7 @@ class Engine:
         if channel.kind is ChannelKind.LATEST:
             latest = channel.latest
             if latest is None or publication.seq > latest.seq:
-                channel.latest = publication
+                channel.latest, channel.snapshot = publication, None
                 if channel.known_seq >= 0:  # a state read earlier stays current
                     channel.known_seq = publication.seq
         # A snapshot of the subscribers: delivery never detaches, but stay safe if a sink does.
@@ -214,23 +216,27 @@ class Engine:
         filtered by seq — is what guarantees no publication is lost or duplicated in between.
         """
         broker = self._require_broker()
-        try:
-            async with asyncio.timeout(self.limits.subscribe_timeout):
-                await broker.wait_active([s.channel for s, _ in pending])
-                # Live delivery is up, so a latest value seen on it is current: serve those
-                # from memory (a reconnect storm then costs no broker reads); ask for the rest.
-                snapshots: list[Snapshot | None] = [self._known(s.channel) for s, _ in pending]
-                asked = [i for i, snapshot in enumerate(snapshots) if snapshot is None]
-                if asked:
+        channels = [s.channel for s, _ in pending]
+        # Live delivery is up, so a state this node saw on it is current: serve those from
+        # memory. When that covers every channel (a busy node), subscribing never waits.
+        snapshots: list[Snapshot | None] = []
+        if broker.active(channels):
+            snapshots = [self._known(channel) for channel in channels]
+        if not snapshots or None in snapshots:
+            try:
+                async with asyncio.timeout(self.limits.subscribe_timeout):
+                    await broker.wait_active(channels)
+                    snapshots = [self._known(channel) for channel in channels]
+                    asked = [i for i, snapshot in enumerate(snapshots) if snapshot is None]
                     requests = [
-                        SnapshotRequest(pending[i][0].channel, pending[i][0].kind, pending[i][1])
+                        SnapshotRequest(channels[i], pending[i][0].kind, pending[i][1])
                         for i in asked
                     ]
                     for i, fresh in zip(asked, await broker.snapshots(requests), strict=True):
                         snapshots[i] = fresh
-                        self._remember(pending[i][0].channel, fresh)
-        except TimeoutError as exc:
-            raise BrokerUnavailable("broker did not answer in time") from exc
+                        self._remember(channels[i], fresh)
+            except TimeoutError as exc:
+                raise BrokerUnavailable("broker did not answer in time") from exc
         for (subscriber, since), snapshot in zip(pending, snapshots, strict=True):
             if subscriber.buffer is not None and snapshot is not None:  # still attached
                 subscriber.catch_up(snapshot, since, announce=True)
@@ -239,8 +245,10 @@ class Engine:
         state = self._channels.get(channel)
         if state is None or state.known_seq < 0:
             return None
-        latest = state.latest
-        return Snapshot(state.known_seq, [latest] if latest else [], recovered=True)
+        if state.snapshot is None:
+            latest = state.latest
+            state.snapshot = Snapshot(state.known_seq, [latest] if latest else [], recovered=True)
+        return state.snapshot
 
     def _remember(self, channel: str, snapshot: Snapshot) -> None:
         state = self._channels.get(channel)
@@ -252,6 +260,7 @@ class Engine:
             state.latest = newest
         seen = state.latest.seq if state.latest is not None else 0
         state.known_seq = max(state.known_seq, snapshot.last_seq, seen)
+        state.snapshot = None
 
     def detach(self, subscriber: Subscriber) -> None:
         """Remove a subscriber; the last one on a channel releases the upstream subscription."""
@@ -291,7 +300,8 @@ class Engine:
         state = self._channels.get(channel)
         if state is None:
             return
-        state.known_seq, state.latest = -1, None  # maybe stale: ask the broker next time
+        # Maybe stale: the next subscriber's snapshot comes from the broker.
+        state.known_seq, state.latest, state.snapshot = -1, None, None
         live = [s for s in state.subscribers if s.buffer is None]
         if not live:
             return

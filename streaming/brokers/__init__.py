@@ -78,6 +78,10 @@ class Broker(Protocol):
         """This node has no more local subscribers on `channel`."""
         ...
 
+    def active(self, channels: Sequence[str]) -> bool:
+        """Live delivery for all `channels` is flowing to this node now (nothing to wait for)."""
+        ...
+
     async def wait_active(self, channels: Sequence[str]) -> None:
         """Wait until live delivery for all `channels` is flowing to this node."""
         ...

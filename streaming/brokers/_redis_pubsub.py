@@ -87,6 +87,14 @@ class PubSubLink:
         self._wanted.pop(channel, None)
         self._dirty.set()
 
+    def active(self, channels: Sequence[str]) -> bool:
+        wanted = self._wanted
+        for channel in channels:
+            event = wanted.get(channel)
+            if event is not None and not event.is_set():
+                return False
+        return True
+
     async def wait_active(self, channels: Sequence[str]) -> None:
         for channel in channels:
             event = self._wanted.get(channel)

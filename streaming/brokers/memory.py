@@ -70,6 +70,9 @@ class MemoryBroker:
     def unwant(self, channel: str) -> None:
         pass
 
+    def active(self, channels: Sequence[str]) -> bool:
+        return True
+
     async def wait_active(self, channels: Sequence[str]) -> None:
         pass
 

@@ -170,6 +170,9 @@ class RedisBroker:
         if self._link is not None:
             self._link.unwant(channel)
 
+    def active(self, channels: Sequence[str]) -> bool:
+        return self._link is not None and self._link.active(channels)
+
     async def wait_active(self, channels: Sequence[str]) -> None:
         if self._link is None:
             raise BrokerUnavailable("redis broker is not started")

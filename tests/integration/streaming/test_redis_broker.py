@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from streaming import Publication, Subscription
+from streaming import ChannelKind, Publication, Subscription
 from tests.unit.streaming.support import client, eventually, make_engine, running
 
 pytestmark = pytest.mark.integration
@@ -226,3 +226,21 @@ async def test_a_burst_of_concurrent_publishes_waits_for_connections(broker_url:
             *(engine.publish("orders:burst", "order", {"n": i}) for i in range(300))
         )
     assert sorted(seqs) == list(range(1, 301))
+
+
+async def test_active_says_whether_live_delivery_flows_now(
+    broker_url: str, prefix: str, redis_client: aioredis.Redis
+) -> None:
+    """`active` lets a subscribe skip waiting; it must be False whenever waiting is needed."""
+    async with make_engine(broker_url) as engine:
+        broker = engine._require_broker()
+        broker.want("quotes:ACT", ChannelKind.LATEST)
+        assert not broker.active(["quotes:ACT"])  # SUBSCRIBE not confirmed yet
+        await broker.wait_active(["quotes:ACT"])
+        assert broker.active(["quotes:ACT"])
+        name = f"streaming-pubsub-{prefix}"
+        for victim in [c["id"] for c in await redis_client.client_list() if c.get("name") == name]:
+            await redis_client.client_kill_filter(_id=victim)
+        await eventually(lambda: not broker.active(["quotes:ACT"]))
+        await eventually(lambda: broker.active(["quotes:ACT"]), within=10)
+        broker.unwant("quotes:ACT")
