@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -64,6 +65,20 @@ def _banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _tune_gc() -> None:
+    """Fewer cyclic-GC passes over a heap of long-lived connections.
+
+    Each socket keeps ~100 tracked objects alive, so at 10,000 sockets every full collection
+    walks a million objects, and CPython's default young-generation threshold (700
+    allocations) promotes many request-scoped objects that would have died a moment later.
+    Measured in benchmarks/fanout_real.py (storm): the defaults cost about a third of the CPU of
+    opening 8,000 subscribed sockets. Objects that exist at start-up are frozen (never scanned
+    again), and the young generation is collected every 50,000 allocations instead.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -88,6 +103,7 @@ def serve(settings: Settings) -> int:
     # uvicorn installs the SIGINT/SIGTERM handlers: it stops accepting, lets requests finish,
     # then runs the lifespan shutdown, which closes every resource bootstrap() opened.
     server = uvicorn.Server(config)
+    _tune_gc()
     server.run()
     return 0 if server.started else 1
 
