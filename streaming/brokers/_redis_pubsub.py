@@ -154,6 +154,12 @@ class PubSubLink:
         prefix_len = len(self._channel_prefix)
         while True:
             response = await conn.read_response()
+            if not isinstance(response, list):
+                # Outside subscribed mode (no channel wanted yet, e.g. a publishing-only
+                # process) Redis answers PING with a plain PONG, not ["pong", ""].
+                if response == b"PONG":
+                    self._last_pong = time.monotonic()
+                continue
             kind = response[0]
             if kind == b"message":
                 self._on_message(response[1][prefix_len:].decode(), response[2])

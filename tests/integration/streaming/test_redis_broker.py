@@ -244,3 +244,17 @@ async def test_active_says_whether_live_delivery_flows_now(
         await eventually(lambda: not broker.active(["quotes:ACT"]))
         await eventually(lambda: broker.active(["quotes:ACT"]), within=10)
         broker.unwant("quotes:ACT")
+
+
+async def test_a_link_without_subscriptions_stays_connected(
+    broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publishing-only process (hub feed) wants no channel: Redis then answers the health
+    PING with a plain PONG, which must count, or the link drops itself every 3 intervals."""
+    from streaming.brokers import _redis_pubsub
+
+    monkeypatch.setattr(_redis_pubsub, "HEALTH_INTERVAL", 0.05)
+    async with make_engine(broker_url) as publisher:
+        await eventually(lambda: publisher.ready)
+        await asyncio.sleep(0.6)  # 12 health intervals
+        assert publisher.stats()["broker_reconnects"] == 0
