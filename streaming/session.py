@@ -50,7 +50,9 @@ class Session(Generic[T]):
             asyncio.get_running_loop().create_future()
         )
         self.last_received = self.last_sent = time.monotonic()
-        self._wakeup = asyncio.Event()
+        # Pull-mode transports (SSE) wait on this; push-mode ones (WebSocket) never do, so it
+        # is created on first use: an idle socket does not carry an Event and its deque.
+        self._wakeup: asyncio.Event | None = None
         self._counters = engine.counters
 
     # --- formats, chosen by the transport ---------------------------------------------------
@@ -110,7 +112,8 @@ class Session(Generic[T]):
         """Ask the transport to close this connection (first request wins)."""
         if not self.close_request.done():
             self.close_request.set_result((code, reason))
-            self._wakeup.set()
+            if self._wakeup is not None:
+                self._wakeup.set()
 
     def heartbeat(self, now: float) -> None:
         """Called by the engine every heartbeat tick; transports that need liveness override."""
@@ -118,17 +121,22 @@ class Session(Generic[T]):
     def _notify(self) -> None:
         """Something was queued. Pull-mode transports (SSE) wait in `next_batch`; push-mode
         transports (WebSocket) override this to schedule a flush."""
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.is_set():
+            wakeup.set()
 
     async def next_batch(self) -> list[T]:
         """Wait until something is pending (or a close is requested) and take a batch of it."""
-        await self._wakeup.wait()
+        wakeup = self._wakeup
+        if wakeup is None:
+            wakeup = self._wakeup = asyncio.Event()
+        if not (self.outbox or self.close_request.done()):
+            await wakeup.wait()
         if self.limits.flush_interval:
             await asyncio.sleep(self.limits.flush_interval)
         items = self.outbox.drain(self.limits.max_batch_bytes)
         if not self.outbox:
-            self._wakeup.clear()
+            wakeup.clear()
         return items
 
     # --- subscriptions ----------------------------------------------------------------------
