@@ -105,10 +105,14 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> Starlette:
             registry.register(ContainerCollector(container))
             yield
 
-    routes: list[BaseRoute] = [to_route(op) for op in ops]
-    routes += [
+    # Starlette tries routes in order: the streaming endpoints come first so that a reconnect
+    # storm does not run every REST route's regex for each socket.
+    routes: list[BaseRoute] = [
         WebSocketRoute("/ws", _Live("ws_route")),
         Route("/sse", _Live("sse_route"), methods=["GET"]),
+    ]
+    routes += [to_route(op) for op in ops]
+    routes += [
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", openapi.docs, methods=["GET"]),
