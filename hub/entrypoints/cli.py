@@ -96,6 +96,11 @@ def serve(settings: Settings) -> int:
         # uvicorn's websockets-sansio protocol plus direct writes of shared fan-out frames.
         ws=DirectWebSocketProtocol,
         ws_per_message_deflate=settings.ws_deflate,
+        # The engine's heartbeat (one task for all sockets, docs/protocol.md) pings and closes
+        # idle connections; uvicorn's own protocol pings would add a timer per socket and a
+        # ping every 20 s to each, which at 10,000 sockets is 500 pings/s for nothing.
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
