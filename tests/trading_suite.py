@@ -32,6 +32,7 @@ from hub.services.trading_ports import (
     Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
+    Holdings,
     IdempotencyConflict,
     OrderDesk,
     OrderQuery,
@@ -132,6 +133,60 @@ class TradingStoreContract:
         assert locked == position
         assert account is not None
         assert account.reserved_cash == Decimal("400.00")
+
+    async def test_holdings_are_the_account_and_its_open_positions(self, stores: Stores) -> None:
+        user_id = stores.account.user_id
+        assert await stores.reader.holdings(uuid.uuid4()) is None
+        assert await stores.reader.holdings(user_id) == Holdings(stores.account, ())
+        empty = empty_position(stores.account.id, user_id, "AAPL")
+        voo = replace(
+            empty,
+            symbol="VOO",
+            qty=Decimal("3.0"),
+            reserved_qty=Decimal(1),
+            avg_entry_price=Decimal("400.5"),
+            realized_pl=Decimal("-2.25"),
+        )
+        btc = replace(
+            empty, symbol="BTC-USD", qty=Decimal("0.01000000"), avg_entry_price=Decimal("65000.12")
+        )
+        flat = replace(empty, symbol="MSFT", realized_pl=Decimal("12.5"))  # sold down to zero
+        account = replace(stores.account, reserved_cash=Decimal("1000.5"))
+        async with stores.uow() as uow:
+            for position in (voo, flat, btc):
+                await uow.save_position(position)
+            await uow.save_account(account)
+            await uow.commit()
+        holdings = await stores.reader.holdings(user_id)
+        assert holdings == Holdings(account, (btc, voo))  # by symbol, the flat one left out
+        # Amounts come back as stored, scale included: the API shows qty unrounded.
+        assert str(holdings.account.reserved_cash) == "1000.5"
+        assert [str(p.qty) for p in holdings.positions] == ["0.01000000", "3.0"]
+
+    async def test_owned_events_only_for_the_owner(self, stores: Stores) -> None:
+        order, placed = new_order(
+            SubmitOrder(symbol="AAPL", side=Side.BUY, type=OrderType.MARKET, qty=Decimal(2)),
+            instrument=AAPL,
+            reservation=Reservation(cash=Decimal("400.00")),
+            account_id=stores.account.id,
+            user_id=stores.account.user_id,
+            at=T0,
+        )
+        accepted, accepted_event = accept(order, T0)  # one transaction: both events share `at`
+        silent = make_order(stores.account)
+        async with stores.uow() as uow:
+            await uow.add_order(accepted)
+            await uow.append_event(placed)
+            await uow.append_event(accepted_event)
+            await uow.add_order(silent)
+            await uow.commit()
+        owned = await stores.reader.owned_events(stores.account.user_id, order.id)
+        assert owned is not None
+        assert [e.id for e in owned] == [placed.id, accepted_event.id]  # in the order appended
+        assert owned == await stores.reader.events(order.id)
+        assert await stores.reader.owned_events(stores.account.user_id, silent.id) == []
+        assert await stores.reader.owned_events(uuid.uuid4(), order.id) is None  # not yours
+        assert await stores.reader.owned_events(stores.account.user_id, uuid.uuid4()) is None
 
     async def test_save_order_is_compare_and_set(self, stores: Stores) -> None:
         order = make_order(stores.account)

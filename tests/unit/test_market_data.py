@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 
 import pytest
+from msgspec.structs import replace
 from starlette.testclient import TestClient
 
 from hub.adapters.memory.market import MemoryInstrumentCache, MemoryInstruments, MemoryQuotes
@@ -16,6 +18,7 @@ from hub.entrypoints.http.app import create_app
 from hub.services.market_data import MarketDataService, parse_symbols
 from tests.http_suite import assert_problem, bearer, signup
 from tests.market_suite import (
+    AAPL,
     InstrumentCacheContract,
     InstrumentRepositoryContract,
     QuoteStoreContract,
@@ -75,6 +78,48 @@ async def test_broken_cache_falls_back_to_the_repository() -> None:
     assert found[0].quote == quote("AAPL", "190.00")
     assert found[1].quote is None
     assert service.cache_stats.errors == 2  # the read and the fill
+
+
+class Catalogue:
+    """The instrument table, which an operator may edit behind the service's back."""
+
+    def __init__(self) -> None:
+        self.rows = {s.instrument.symbol: s.instrument for s in seed_instruments()}
+
+    async def get_many(self, symbols: Iterable[str]) -> dict[str, Instrument]:
+        return await MemoryInstruments(self.rows.values()).get_many(symbols)
+
+    async def search(self, query: str | None, limit: int) -> list[Instrument]:
+        return await MemoryInstruments(self.rows.values()).search(query, limit)
+
+    def add(self, symbol: str) -> None:
+        self.rows[symbol] = replace(AAPL, symbol=symbol, name=f"{symbol} Corp.")
+
+
+async def test_the_instrument_list_is_held_like_the_by_symbol_copies() -> None:
+    catalogue = Catalogue()
+    service = MarketDataService(catalogue, None, MemoryQuotes())
+    listed = await service.search(None, 50)
+    assert listed == await catalogue.search(None, 50)
+    assert await service.search("  ", 3) == listed[:3]
+    catalogue.add("AAA")
+    assert await service.search(None, 50) == listed  # this process's copy, for local_ttl_s
+    found = await service.search("aa", 5)  # a search asks the repository
+    assert [i.symbol for i in found] == ["AAA", "AAPL"]
+    await service.invalidate(["AAA"])  # an admin's invalidation clears the copy at once
+    assert [i.symbol for i in await service.search(None, 2)] == ["AAA", "AAPL"]
+    catalogue.add("AAB")
+    await service.warm(["AAB"])  # and so does warming
+    assert [i.symbol for i in await service.search(None, 3)] == ["AAA", "AAB", "AAPL"]
+
+
+async def test_the_instrument_list_expires() -> None:
+    catalogue = Catalogue()
+    service = MarketDataService(catalogue, None, MemoryQuotes(), local_ttl_s=0.05)
+    await service.search(None, 50)
+    catalogue.add("AAA")
+    await asyncio.sleep(0.1)
+    assert (await service.search(None, 50))[0].symbol == "AAA"
 
 
 def test_parse_symbols() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from hub.domain.instruments import Category
 from hub.domain.orders import Side
-from hub.domain.portfolio import round_money, round_places, rounded, value_portfolio, value_position
+from hub.domain.portfolio import (
+    market_value,
+    round_money,
+    round_places,
+    rounded,
+    rounded_position,
+    value_portfolio,
+    value_position,
+    value_positions,
+)
 from hub.domain.positions import Position, apply_fill, empty_position
 
 from .factories import ACCOUNT_ID, NOW, USER_ID, D, account, quote
@@ -76,3 +85,30 @@ def test_empty_portfolio() -> None:
     p = value_portfolio(account("5"), [], {}, {}, NOW)
     assert p.equity == D("5") and p.categories == () and p.all_priced
     assert p.total_pnl_percentage == 0
+
+
+def test_the_parts_agree_with_the_whole() -> None:
+    # What /positions and /account compute on their own must be what /portfolio shows.
+    positions = [
+        holding("VOO", "2", "400"),
+        apply_fill(holding("AAPL", "2", "100.00"), Side.BUY, D(1), D("100.01")),  # avg 100.0033..
+        holding("AMZN", "1", "200"),  # no quote: at cost
+        holding("GLD", "3", "180.555"),  # a quote of another symbol: at cost
+        holding("TSLA", "4", "250"),  # last 0: at cost
+        holding("BTC-USD", "0.0123", "65000.12"),
+        empty_position(ACCOUNT_ID, USER_ID, "DIS"),  # flat: left out
+    ]
+    categories = {"VOO": Category.ETF, "BTC-USD": Category.CRYPTO}
+    quotes = {
+        "AAPL": quote("AAPL", last="110.07"),
+        "VOO": quote("VOO", last="380.00", prev_close="0"),
+        "GLD": quote("AAPL", last="190.00"),
+        "TSLA": quote("TSLA", last="0"),
+        "BTC-USD": quote("BTC-USD", last="70123.4567"),
+    }
+    whole = value_portfolio(account("1000.125"), positions, categories, quotes, NOW)
+    assert value_positions(positions, categories, quotes) == whole.positions
+    assert market_value(positions, quotes) == whole.market_value
+    assert market_value([], {}) == 0
+    shown = rounded(whole)
+    assert tuple(rounded_position(v) for v in whole.positions) == shown.positions

@@ -12,7 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
-from streaming.direct import DirectWebSocketProtocol, _Inbox, text_frame
+from streaming.direct import DirectWebSocketProtocol, _Flag, _Inbox, text_frame
 
 from .support import client, eventually, make_engine, serve
 
@@ -144,3 +144,19 @@ async def test_inbox_keeps_order_and_survives_a_cancelled_get() -> None:
     await asyncio.sleep(0)
     inbox.put_nowait("disconnect")
     assert await later == "disconnect"
+
+
+async def test_flag_blocks_while_cleared_and_wakes_every_waiter() -> None:
+    flag = _Flag()
+    assert flag.is_set()
+    assert await flag.wait() is True  # set: returns at once
+    flag.clear()
+    first, second = asyncio.create_task(flag.wait()), asyncio.create_task(flag.wait())
+    cancelled = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert not first.done() and not second.done()
+    flag.set()  # a cancelled waiter must not break the wake-up of the others
+    assert await first is True
+    assert await second is True
