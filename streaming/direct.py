@@ -25,6 +25,7 @@ import struct
 from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol as SansIOProtocol
 from websockets.protocol import State
 
 EXTENSION = "streaming.direct"
@@ -122,8 +123,19 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
-        if scope is not None:  # None: the handshake was refused before a scope existed
-            scope["extensions"][EXTENSION] = self
+        if scope is None:  # the handshake was refused before a scope existed
+            return
+        scope["extensions"][EXTENSION] = self
+        conn = self.conn
+        if not conn.reader.buffer:
+            # websockets' handshake parser is still suspended inside its frame loop, and its
+            # frame keeps the parsed request (~2 KiB of headers) alive for the connection's
+            # whole life. A client sends no frame before the 101 response, so nothing is
+            # buffered yet and the frame loop can restart without it, as websockets itself
+            # swaps parsers (parse -> discard) when a connection closes.
+            parser = SansIOProtocol.parse(conn)
+            next(parser)  # runs to its first wait for data
+            conn.parser = parser
 
     def write(self, frame: bytes) -> bool:
         if (

@@ -160,3 +160,16 @@ async def test_flag_blocks_while_cleared_and_wakes_every_waiter() -> None:
     flag.set()  # a cancelled waiter must not break the wake-up of the others
     assert await first is True
     assert await second is True
+
+
+async def test_fragmented_client_messages_are_reassembled_after_the_handshake() -> None:
+    """The direct protocol restarts websockets' frame parser after the handshake: continuation
+    frames, control frames between fragments, and closing must still work."""
+    async with make_engine() as engine, serve(engine) as address, client(address) as c:
+        subscribe = '{"action":"subscribe","channels":["quotes:AAPL","quotes:MSFT"]}'
+        await c.ws.send(iter([subscribe[:10], subscribe[10:30], subscribe[30:]]))
+        await c.ws.ping()
+        got = {(await c.expect("subscribed"))["channel"] for _ in range(2)}
+        assert got == {"quotes:AAPL", "quotes:MSFT"}
+        await c.ws.close(code=1000)
+    assert c.ws.close_code == 1000
