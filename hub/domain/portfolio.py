@@ -79,11 +79,16 @@ def _ratio(part: Decimal, whole: Decimal) -> Decimal:
     return part / whole if whole else ZERO
 
 
+def _priced(position: Position, quote: Quote | None) -> bool:
+    """Whether the quote gives the position a price (else it is valued at cost)."""
+    return quote is not None and quote.symbol == position.symbol and quote.last > 0
+
+
 def value_position(
     position: Position, category: Category, quote: Quote | None
 ) -> PositionValuation:
     """Value one position at the quote's last price (or at cost when unpriced)."""
-    priced = quote is not None and quote.symbol == position.symbol and quote.last > 0
+    priced = _priced(position, quote)
     cost = position.cost_basis
     lastday = change = intraday = None
     if quote is not None and priced:
@@ -149,6 +154,35 @@ def aggregate_by_category(
     return tuple(result)
 
 
+def value_positions(
+    positions: Iterable[Position],
+    categories: Mapping[str, Category],
+    quotes: Mapping[str, Quote],
+) -> tuple[PositionValuation, ...]:
+    """Value the open positions (flat ones are left out), sorted by symbol.
+
+    ``categories`` maps symbol to category; a symbol missing from it counts as a stock.
+    """
+    return tuple(
+        value_position(p, categories.get(p.symbol, Category.STOCK), quotes.get(p.symbol))
+        for p in sorted(positions, key=lambda p: p.symbol)
+        if p.qty > 0
+    )
+
+
+def market_value(positions: Iterable[Position], quotes: Mapping[str, Quote]) -> Decimal:
+    """What ``value_portfolio`` reports as market_value, without valuing each position in full
+    (the account's equity needs only this)."""
+    total = ZERO
+    # Summed in the same order as value_portfolio: Decimal addition rounds past 28 digits.
+    for p in sorted(positions, key=lambda p: p.symbol):
+        if p.qty > 0:
+            quote = quotes.get(p.symbol)
+            price = quote.last if quote is not None and _priced(p, quote) else p.avg_entry_price
+            total += p.qty * price
+    return total
+
+
 def value_portfolio(
     account: Account,
     positions: Iterable[Position],
@@ -160,11 +194,7 @@ def value_portfolio(
 
     ``categories`` maps symbol to category; a symbol missing from it counts as a stock.
     """
-    valued = tuple(
-        value_position(p, categories.get(p.symbol, Category.STOCK), quotes.get(p.symbol))
-        for p in sorted(positions, key=lambda p: p.symbol)
-        if p.qty > 0
-    )
+    valued = value_positions(positions, categories, quotes)
     market_value = sum((v.market_value for v in valued), ZERO)
     invested = sum((v.cost_basis for v in valued), ZERO)
     return PortfolioValuation(
@@ -197,7 +227,8 @@ def _round_optional(value: Decimal | None, places: int) -> Decimal | None:
     return None if value is None else round_places(value, places)
 
 
-def _rounded_position(v: PositionValuation) -> PositionValuation:
+def rounded_position(v: PositionValuation) -> PositionValuation:
+    """One valued position rounded for display, as ``rounded`` rounds each of a portfolio's."""
     return replace(
         v,
         avg_entry_price=round_places(v.avg_entry_price, 4),
@@ -233,6 +264,6 @@ def rounded(valuation: PortfolioValuation) -> PortfolioValuation:
         total_invested=round_money(valuation.total_invested),
         total_pnl=round_money(valuation.total_pnl),
         total_pnl_percentage=round_places(valuation.total_pnl_percentage, 2),
-        positions=tuple(_rounded_position(v) for v in valuation.positions),
+        positions=tuple(rounded_position(v) for v in valuation.positions),
         categories=tuple(_rounded_category(c) for c in valuation.categories),
     )

@@ -3,7 +3,8 @@ repository (this process's memory, then the shared cache), latest quotes from th
 
 Instruments change only through an admin, so each process keeps what it read for
 `local_ttl_s`; an admin write clears this process's copy at once and the others' within that
-time. The hot paths (order submit, market data) then make no round trip for them."""
+time. The hot paths (order submit, market data, the instrument list) then make no round trip
+for them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from hub.services.ports import InstrumentCache, InstrumentRepository, QuoteStore
 log = structlog.get_logger("hub.market_data")
 
 MAX_SYMBOLS = 100
+MAX_LISTING = 500  # the most instruments one GET /instruments may ask for
 
 
 @dataclass
@@ -64,10 +66,21 @@ class MarketDataService:
         self._quotes = quotes
         self._local_ttl = local_ttl_s
         self._local: dict[str, tuple[float, Instrument]] = {}
+        # The first MAX_LISTING instruments by symbol (what a search without a query answers),
+        # held and cleared like the by-symbol copies: (expiry on the monotonic clock, list).
+        self._listing: tuple[float, list[Instrument]] | None = None
         self.cache_stats = CacheStats()
 
     async def search(self, query: str | None, limit: int = 50) -> list[Instrument]:
-        return await self._instruments.search(query, limit)
+        """Without a query (the instrument list), the first `limit` by symbol from this
+        process's copy; a search asks the repository."""
+        if (query and query.strip()) or limit > MAX_LISTING:
+            return await self._instruments.search(query, limit)
+        now = time.monotonic()
+        if self._listing is None or self._listing[0] <= now:
+            listing = await self._instruments.search(None, MAX_LISTING)
+            self._listing = (now + self._local_ttl, listing)
+        return self._listing[1][:limit]
 
     async def instruments(self, symbols: list[str]) -> dict[str, Instrument]:
         """Cache-aside: this process's copy, then the shared cache, then the repository (filling
@@ -124,6 +137,7 @@ class MarketDataService:
             self._local[instrument.symbol] = (now + self._local_ttl, instrument)
 
     async def invalidate(self, symbols: list[str]) -> int:
+        self._listing = None
         for symbol in symbols:
             self._local.pop(symbol, None)
         if self._cache is None:
@@ -131,6 +145,7 @@ class MarketDataService:
         return await self._cache.delete_many(symbols)
 
     async def warm(self, symbols: list[str]) -> int:
+        self._listing = None
         for symbol in symbols:
             self._local.pop(symbol, None)
         loaded = await self._instruments.get_many(symbols)

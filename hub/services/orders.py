@@ -240,8 +240,12 @@ class OrderService:
     async def query(self, query: OrderQuery) -> list[Order]:
         return await self._reader.orders(query)
 
-    async def events(self, order_id: UUID) -> list[OrderEvent]:
-        return await self._reader.events(order_id)
+    async def events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent]:
+        """The order's audit trail, oldest first; NotFound as in `get`."""
+        events = await self._reader.owned_events(user_id, order_id)
+        if events is None:
+            raise NotFound(f"no order {order_id}")
+        return events
 
 
 def _replayed(stored: StoredResponse, print_: str) -> Submitted:

@@ -1,15 +1,31 @@
-"""The caller's account, positions and portfolio, valued at the latest quotes."""
+"""The caller's account, positions and portfolio, valued at the latest quotes.
+
+Each use case reads the account and its open positions in one round trip (`holdings`); the
+instruments and quotes come from the market-data service, which this process mostly answers
+from memory."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from hub.domain.accounts import Account
 from hub.domain.errors import NotFound
-from hub.domain.portfolio import PortfolioValuation, rounded, value_portfolio
+from hub.domain.instruments import Category
+from hub.domain.portfolio import (
+    PortfolioValuation,
+    PositionValuation,
+    market_value,
+    rounded,
+    rounded_position,
+    value_portfolio,
+    value_positions,
+)
+from hub.domain.positions import Position
+from hub.domain.quotes import Quote
 from hub.services.market_data import MarketDataService
 from hub.services.ports import AccountRepository, Clock
-from hub.services.trading_ports import TradingReader
+from hub.services.trading_ports import Holdings, TradingReader
 from hub.services.views import AccountView
 
 
@@ -33,20 +49,45 @@ class PortfolioService:
             raise NotFound("no account for this user")
         return account
 
-    async def valuation(self, user_id: UUID, account: Account | None = None) -> PortfolioValuation:
+    async def valuation(self, user_id: UUID) -> PortfolioValuation:
         """Unrounded: callers that compute with it round once, at the edge."""
-        account = account or await self.cash_account(user_id)
-        positions = [p for p in await self._reader.positions(account.id) if p.qty > 0]
-        symbols = [p.symbol for p in positions]
-        instruments = await self._market_data.instruments(symbols) if symbols else {}
-        quotes = await self._market_data.quotes(symbols) if symbols else {}
-        categories = {s: i.category for s, i in instruments.items()}
-        return value_portfolio(account, positions, categories, quotes, self._clock.now())
+        holdings = await self._holdings(user_id)
+        categories = await self._categories(holdings.positions)
+        quotes = await self._quotes(holdings.positions)
+        return value_portfolio(
+            holdings.account, holdings.positions, categories, quotes, self._clock.now()
+        )
 
     async def portfolio(self, user_id: UUID) -> PortfolioValuation:
         return rounded(await self.valuation(user_id))
 
+    async def positions(self, user_id: UUID) -> list[PositionValuation]:
+        """The open positions, valued and rounded as in `portfolio`, without its totals and
+        categories."""
+        holdings = await self._holdings(user_id)
+        categories = await self._categories(holdings.positions)
+        quotes = await self._quotes(holdings.positions)
+        valued = value_positions(holdings.positions, categories, quotes)
+        return [rounded_position(v) for v in valued]
+
     async def account(self, user_id: UUID) -> AccountView:
-        account = await self.cash_account(user_id)
-        valuation = await self.valuation(user_id, account)
-        return AccountView.of(account, valuation.market_value)
+        holdings = await self._holdings(user_id)
+        quotes = await self._quotes(holdings.positions)
+        return AccountView.of(holdings.account, market_value(holdings.positions, quotes))
+
+    async def _holdings(self, user_id: UUID) -> Holdings:
+        holdings = await self._reader.holdings(user_id)
+        if holdings is None:
+            raise NotFound("no account for this user")
+        return holdings
+
+    async def _categories(self, positions: Sequence[Position]) -> dict[str, Category]:
+        if not positions:
+            return {}
+        instruments = await self._market_data.instruments([p.symbol for p in positions])
+        return {s: i.category for s, i in instruments.items()}
+
+    async def _quotes(self, positions: Sequence[Position]) -> dict[str, Quote]:
+        if not positions:
+            return {}
+        return await self._market_data.quotes([p.symbol for p in positions])

@@ -170,6 +170,14 @@ class OrderQuery:
     cursor: tuple[datetime, UUID] | None  # (created_at, id) of the last order of the prior page
 
 
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """A user's account and its open positions (qty > 0), by symbol, read together."""
+
+    account: Account
+    positions: tuple[Position, ...]
+
+
 class TradingReader(Protocol):
     """Reads outside a transaction (may be slightly behind the latest commit)."""
 
@@ -180,6 +188,10 @@ class TradingReader(Protocol):
 
     async def positions(self, account_id: UUID) -> list[Position]: ...
 
+    async def holdings(self, user_id: UUID) -> Holdings | None:
+        """The user's account and open positions in one read; None when the user has no
+        account."""
+
     async def working_orders(self) -> list[Order]:
         """Every order that is not terminal yet."""
 
@@ -187,6 +199,10 @@ class TradingReader(Protocol):
         """Orders of any status changed at or after `since`."""
 
     async def events(self, order_id: UUID) -> list[OrderEvent]: ...
+
+    async def owned_events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent] | None:
+        """The order's events, oldest first, in one read; None when the order does not exist or
+        is not this user's."""
 
 
 @dataclass(frozen=True, slots=True)

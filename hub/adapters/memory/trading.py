@@ -29,6 +29,7 @@ from hub.services.trading_ports import (
     Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
+    Holdings,
     IdempotencyConflict,
     OrderQuery,
     OutboxRow,
@@ -149,6 +150,12 @@ class MemoryTradingReader:
         mine = (p for (a, _), p in self._s.positions.items() if a == account_id)
         return sorted(mine, key=lambda p: p.symbol)
 
+    async def holdings(self, user_id: UUID) -> Holdings | None:
+        account = await self._s.accounts.for_user(user_id)
+        if account is None:
+            return None
+        return Holdings(account, tuple(p for p in await self.positions(account.id) if p.qty > 0))
+
     async def working_orders(self) -> list[Order]:
         return [o for o in self._s.orders.values() if not o.is_terminal]
 
@@ -157,6 +164,12 @@ class MemoryTradingReader:
 
     async def events(self, order_id: UUID) -> list[OrderEvent]:
         return list(self._s.events.get(order_id, []))
+
+    async def owned_events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent] | None:
+        order = self._s.orders.get(order_id)
+        if order is None or order.user_id != user_id:
+            return None
+        return await self.events(order_id)
 
 
 class MemoryUnitOfWork:

@@ -21,6 +21,7 @@ from hub.services.trading_ports import (
     Changes,
     ConcurrentUpdate,
     DuplicateClientOrderId,
+    Holdings,
     IdempotencyConflict,
     OrderQuery,
     OutboxRow,
@@ -50,6 +51,19 @@ ORDER_TYPES = {
 assert tuple(ORDER_TYPES) == ORDER_FIELDS, "orders columns and the Order struct diverged"
 _event_encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(OrderEvent)
+# The portfolio routes need the account and its open positions on every request: one row, the
+# positions as an array of records in it, so one round trip where a query each took two.
+_HOLDINGS = (
+    f"SELECT {_ACCOUNT_COLUMNS}, ARRAY(SELECT ROW(p.symbol, p.qty, p.reserved_qty,"
+    " p.avg_entry_price, p.realized_pl) FROM positions p"
+    " WHERE p.account_id = a.id AND p.qty > 0 ORDER BY p.symbol) AS positions"
+    " FROM accounts a WHERE a.user_id = $1"
+)
+# The ownership check is the WHERE clause: no row when the order is missing or someone else's.
+_OWNED_EVENTS = (
+    "SELECT ARRAY(SELECT e.body FROM order_events e WHERE e.order_id = o.id ORDER BY e.seq)"
+    " FROM orders o WHERE o.id = $1 AND o.user_id = $2"
+)
 
 
 def order_values(order: Order) -> list[Any]:
@@ -346,6 +360,32 @@ class PostgresTradingReader:
         )
         return [to_position(row) for row in rows]
 
+    async def holdings(self, user_id: UUID) -> Holdings | None:
+        row = await self._pool.fetchrow(_HOLDINGS, user_id)
+        if row is None:
+            return None
+        account = Account(
+            id=row["id"],
+            user_id=row["user_id"],
+            cash=row["cash"],
+            reserved_cash=row["reserved_cash"],
+            currency=row["currency"],
+            created_at=row["created_at"],
+        )
+        positions = tuple(
+            Position(
+                account_id=account.id,
+                user_id=account.user_id,
+                symbol=symbol,
+                qty=qty,
+                reserved_qty=reserved_qty,
+                avg_entry_price=avg_entry_price,
+                realized_pl=realized_pl,
+            )
+            for symbol, qty, reserved_qty, avg_entry_price, realized_pl in row["positions"]
+        )
+        return Holdings(account, positions)
+
     async def working_orders(self) -> list[Order]:
         rows = await self._pool.fetch(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN"
@@ -364,6 +404,10 @@ class PostgresTradingReader:
             "SELECT body FROM order_events WHERE order_id = $1 ORDER BY seq", order_id
         )
         return [_event_decoder.decode(row["body"]) for row in rows]
+
+    async def owned_events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent] | None:
+        bodies: list[str] | None = await self._pool.fetchval(_OWNED_EVENTS, order_id, user_id)
+        return None if bodies is None else [_event_decoder.decode(body) for body in bodies]
 
 
 _POSITION_COLUMN_LIST = [c.strip() for c in _POSITION_COLUMNS.split(",")]

@@ -12,7 +12,7 @@ async def get_account(call: Call) -> AccountView:
 
 
 async def get_positions(call: Call) -> list[PositionValuation]:
-    return list((await call.hub.portfolio.portfolio(call.user_id)).positions)
+    return await call.hub.portfolio.positions(call.user_id)
 
 
 async def get_portfolio(call: Call) -> PortfolioValuation:

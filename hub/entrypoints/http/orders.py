@@ -84,8 +84,7 @@ async def cancel_order(call: Call) -> OrderView:
 
 
 async def order_events(call: Call) -> list[OrderEventView]:
-    order = await call.hub.orders.get(call.user_id, order_id(call))
-    events = await call.hub.orders.events(order.id)
+    events = await call.hub.orders.events(call.user_id, order_id(call))
     return [OrderEventView(e.id, e.type.value, e.at, OrderView.of(e.order)) for e in events]
 
 
