@@ -100,7 +100,7 @@ wss.on('connection', (ws) => {
 """
 
 BARE_SERVER = """
-import sys, uvicorn
+import os, sys, uvicorn
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -118,7 +118,8 @@ async def app(scope, receive, send):
         pass
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-            ws="websockets-sansio", ws_per_message_deflate=False, access_log=False,
+            ws=os.environ.get("BARE_WS", "websockets-sansio"), ws_per_message_deflate=False,
+            access_log=False,
             log_level="warning")
 """
 
@@ -291,10 +292,17 @@ async def node_world(node_dir: Path) -> AsyncIterator[tuple[Target, dict[str, st
 
 
 @contextlib.asynccontextmanager
-async def bare_target() -> AsyncIterator[Target]:
+async def bare_target(ws: str) -> AsyncIterator[Target]:
     port = _common.free_port()
     proc = await asyncio.create_subprocess_exec(
-        "taskset", "-c", SERVER_CPUS, sys.executable, "-c", BARE_SERVER, str(port)
+        "taskset",
+        "-c",
+        SERVER_CPUS,
+        sys.executable,
+        "-c",
+        BARE_SERVER,
+        str(port),
+        env={**os.environ, "BARE_WS": ws},
     )
     try:
         for _ in range(300):
@@ -615,7 +623,7 @@ async def run_per_target(
                 async with hub_target(name == "hub-deflate") as (target, env):
                     result = await one(target, binary, args, env)
             elif name == "bare-uvicorn":
-                async with bare_target() as target:
+                async with bare_target(args.bare_ws) as target:
                     result = await one(target, binary, args, None)
             elif name == "node-ws" and node_dir is not None:
                 async with node_world(node_dir) as (target, env):
@@ -751,6 +759,12 @@ def parse_args() -> argparse.Namespace:
         "--storm-feed-qps", type=int, default=50, help="quotes/s during the storm (0: no feed)"
     )
     parser.add_argument("--only", default="hub,node-ws,bare-uvicorn")
+    parser.add_argument(
+        "--bare-ws",
+        default="websockets-sansio",
+        choices=["websockets-sansio", "wsproto", "websockets"],
+        help="uvicorn's WebSocket implementation for bare-uvicorn",
+    )
     parser.add_argument("--quick", action="store_true", help="1 run, 200 clients, short steps")
     parser.add_argument("--out")
     args = parser.parse_args()
