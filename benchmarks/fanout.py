@@ -194,8 +194,15 @@ def serve_starlette(port: int, seed: int) -> None:
 def run_uvicorn(app: Any, port: int, lifespan: str = "on") -> None:
     import uvicorn
 
+    # Without deflate, as `hub serve` runs by default (HUB_WS_DEFLATE); the clients offer it.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan, backlog=4096
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        lifespan=lifespan,
+        backlog=4096,
+        ws_per_message_deflate=False,
     )
     print("ready", flush=True)
     uvicorn.Server(config).run()
@@ -273,6 +280,9 @@ class WsClient(asyncio.Protocol):
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
             "Sec-WebSocket-Version: 13",
+            # What every browser offers. The servers here run their default policy, which is to
+            # decline it (Hub's and Node ws's); a server that accepted would fail the run below.
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
             *(f"{k}: {v}" for k, v in self.headers.items()),
         ]
         transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -286,6 +296,9 @@ class WsClient(asyncio.Protocol):
                 return
             if b" 101 " not in head.split(b"\r\n", 1)[0]:
                 self._fail(RuntimeError(f"handshake failed: {head[:80]!r}"))
+                return
+            if b"permessage-deflate" in head.lower():
+                self._fail(RuntimeError("server accepted permessage-deflate; this client can't"))
                 return
             self.open = True
             if self.ready_on_open:

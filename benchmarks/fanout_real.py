@@ -21,7 +21,7 @@ feed when it makes the quote) to its arrival at the client.
     python benchmarks/fanout_real.py idle     # F3: RSS per idle connection at 10,000
     python benchmarks/fanout_real.py storm    # connect + auth + subscribe 34 vs bare handshakes
     python benchmarks/fanout_real.py ladder --quick   # one short run, for a smoke test
-    python benchmarks/fanout_real.py --chart OUT.png ladder.json
+    python benchmarks/fanout_real.py --chart ladder.json [more.json ...]  # redraw, others beside
 
 Every run deletes the Redis keys under its prefix, its schema and its RabbitMQ queues.
 """
@@ -329,8 +329,10 @@ def install_node() -> tuple[Path | None, dict[str, str]]:
         capture_output=True,
         timeout=300,
     )
-    versions = {
-        name: json.loads((directory / f"node_modules/{name}/package.json").read_text())["version"]
+    versions = {  # "node-redis", not "redis": that key is redis-py's in the report
+        f"node-{name}": json.loads((directory / f"node_modules/{name}/package.json").read_text())[
+            "version"
+        ]
         for name in ("ws", "redis")
     }
     versions["node"] = subprocess.run(
@@ -493,21 +495,45 @@ async def run_ladder(
             else:
                 continue
             results.setdefault(name, []).append(result)
-    summary = {}
+    return {"runs": results, "summary": ladder_summary(results)}
+
+
+def contiguous_knee(steps: list[dict[str, Any]]) -> int:
+    """The highest rate up to which every step kept up (stricter than the knee, which is the
+    highest step that kept up even if a lower one, disturbed by a neighbour, did not)."""
+    knee = 0
+    for step in steps:
+        if not step["kept_up"]:
+            break
+        knee = step["offered_deliveries_per_s"]
+    return knee
+
+
+def ladder_summary(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
     for name, runs in results.items():
         summary[name] = {
             "knee_deliveries_per_s": statistics.median(r["knee_deliveries_per_s"] for r in runs),
+            "knee_per_run": [r["knee_deliveries_per_s"] for r in runs],
+            "contiguous_knee_deliveries_per_s": statistics.median(
+                contiguous_knee(r["steps"]) for r in runs
+            ),
+            "contiguous_knee_per_run": [contiguous_knee(r["steps"]) for r in runs],
             "p99_at_20k_ms": _common.median_of(runs, "p99_at_20k_ms"),
             "p50_at_20k_ms": _common.median_of(runs, "p50_at_20k_ms"),
             "server_cpu_at_20k_pct": _common.median_of(runs, "server_cpu_at_20k_pct"),
             "client_cpu_at_20k_pct": _common.median_of(runs, "client_cpu_at_20k_pct"),
             "curve": median_curve(runs),
         }
-    if "hub" in summary and "node-ws" in summary and summary["node-ws"]["knee_deliveries_per_s"]:
-        summary["hub"]["knee_vs_node"] = round(
-            summary["hub"]["knee_deliveries_per_s"] / summary["node-ws"]["knee_deliveries_per_s"], 2
-        )
-    return {"runs": results, "summary": summary}
+    hub, node = summary.get("hub"), summary.get("node-ws")
+    if hub and node and node["knee_deliveries_per_s"]:
+        hub["knee_vs_node"] = round(hub["knee_deliveries_per_s"] / node["knee_deliveries_per_s"], 2)
+        if node["contiguous_knee_deliveries_per_s"]:
+            hub["contiguous_knee_vs_node"] = round(
+                hub["contiguous_knee_deliveries_per_s"] / node["contiguous_knee_deliveries_per_s"],
+                2,
+            )
+    return summary
 
 
 def median_curve(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -638,18 +664,25 @@ async def run_per_target(
 # --- the report ---------------------------------------------------------------------------------
 
 
-def plot(report: dict[str, Any], path: Path) -> Path:
+def plot(report: dict[str, Any], path: Path, *others: dict[str, Any]) -> Path:
+    """The ladder's curves; `others` are more ladder reports (e.g. an older commit, or Hub with
+    deflate) drawn beside it, each series labelled with its commit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = {"hub": "tab:blue", "hub-deflate": "tab:purple", "node-ws": "tab:gray"}
+    series = list(report["summary"].items())
+    for other in others:
+        commit = other["host"].get("git_commit", "?")
+        series += [(f"{name} @ {commit}", item) for name, item in other["summary"].items()]
+    extra = iter(["tab:green", "tab:brown", "tab:olive", "tab:pink"])
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(13, 5))
-    for name, item in report["summary"].items():
+    for name, item in series:
         curve = item["curve"]
         x = [c["offered_deliveries_per_s"] for c in curve]
-        color = colors.get(name, "black")
+        color = colors.get(name) or next(extra, "black")
         lat.plot(x, [c["p99_ms"] for c in curve], "-o", color=color, label=f"{name}: p99")
         lat.plot(
             x, [c["p50_ms"] for c in curve], "--^", color=color, alpha=0.6, label=f"{name}: p50"
@@ -695,7 +728,7 @@ async def main(args: argparse.Namespace) -> None:
         body = await run_ladder(args, binary, node_dir)
     elif args.mode == "idle":
         body = await run_per_target(
-            args, binary, node_dir, idle_one, ["hub", "bare-uvicorn", "node-ws"]
+            args, binary, node_dir, idle_one, ["hub", "hub-deflate", "bare-uvicorn", "node-ws"]
         )
         body["summary"] = {
             name: {
@@ -706,7 +739,7 @@ async def main(args: argparse.Namespace) -> None:
         }
     else:
         body = await run_per_target(
-            args, binary, node_dir, storm_one, ["hub", "bare-uvicorn", "node-ws"]
+            args, binary, node_dir, storm_one, ["hub", "hub-deflate", "bare-uvicorn", "node-ws"]
         )
         body["summary"] = {
             name: {
@@ -777,5 +810,18 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def rechart(source: Path, *others: Path) -> None:
+    """Recompute a ladder report's summary from its runs and redraw its chart, with the ladders
+    in `others` (e.g. the same benchmark on an older commit) drawn beside it."""
+    report = json.loads(source.read_text())
+    report["summary"] = ladder_summary(report["runs"])
+    source.write_text(json.dumps(report, indent=2) + "\n")
+    extra = [json.loads(other.read_text()) for other in others]
+    print(plot(report, source.with_suffix(".png"), *extra))
+
+
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    if sys.argv[1:2] == ["--chart"]:
+        rechart(Path(sys.argv[2]), *(Path(a) for a in sys.argv[3:]))
+    else:
+        asyncio.run(main(parse_args()))
