@@ -149,6 +149,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 '"subscribed"',
                 "--ready-count",
                 str(len(channels)),
+                # Answer the server's heartbeat as hubclient.js does, or the sockets would be
+                # closed as idle (4004) after 75 s.
+                "--reply-on",
+                '"type":"ping"',
+                "--reply",
+                '{"action":"pong"}',
             )
             ready = await client.ready()
             print(f"sockets ready: {ready}", flush=True)

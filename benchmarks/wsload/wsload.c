@@ -80,6 +80,9 @@ static char **o_send; static int o_nsend;
 static char **o_lines; static int o_nlines;  /* --send-file: connection i sends line i % n first */
 static char **o_hdr;  static int o_nhdr;
 static const char *o_marker; static size_t o_marker_len; static uint32_t o_ready_count = 1;
+/* --reply-on STR --reply TEXT: an application-level heartbeat (e.g. Hub's {"type":"ping"},
+ * answered with {"action":"pong"}): a long run would otherwise be closed as idle. */
+static const char *o_reply_on, *o_reply; static size_t o_reply_on_len;
 static const char *o_key = "\"timestamp\":\""; static size_t o_key_len;
 
 /* ---- global state ---- */
@@ -99,7 +102,7 @@ static char *sbuf; static size_t scap;  /* shared scratch for outgoing bytes */
 
 /* interval counters, reset by every "stats" (and once at the ready event) */
 static struct {
-    uint64_t messages, deliveries, bytes, wire, inflated, closed_by_server, errors;
+    uint64_t messages, deliveries, bytes, wire, inflated, replies, closed_by_server, errors;
     kvmap_t close_codes;
     uint64_t lat_n; int64_t lat_max;
     int64_t t; struct rusage ru;
@@ -449,6 +452,10 @@ static int deliver(conn_t *c, int compressed, const char *p, size_t n)
             c->markers++;
         if (c->markers >= o_ready_count) set_ready(c);
     }
+    if (o_reply_on && memmem(p, n, o_reply_on, o_reply_on_len)) {
+        iv.replies++;
+        if (!send_frame(c, 0x1, o_reply, strlen(o_reply))) return 0;
+    }
     return 1;
 }
 
@@ -702,11 +709,12 @@ static void print_stats(void)
     if (f) { if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0; fclose(f); }
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     printf("{\"event\":\"stats\",\"interval_s\":%.3f,\"messages\":%llu,\"deliveries\":%llu,"
-           "\"bytes\":%llu,\"wire_bytes\":%llu,\"inflated\":%llu,"
+           "\"bytes\":%llu,\"wire_bytes\":%llu,\"inflated\":%llu,\"replies\":%llu,"
            "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"n\":%llu},"
            "\"open\":%d,\"ready\":%d,\"closed_by_server\":%llu,\"close_codes\":",
            (now - iv.t) / 1e9, (unsigned long long)iv.messages, (unsigned long long)iv.deliveries,
            (unsigned long long)iv.bytes, (unsigned long long)iv.wire, (unsigned long long)iv.inflated,
+           (unsigned long long)iv.replies,
            pv[0], pv[1], pv[2], pv[3], iv.lat_max / 1e6, (unsigned long long)iv.lat_n,
            open_now, ready_now, (unsigned long long)iv.closed_by_server);
     kv_print(&iv.close_codes);
@@ -768,7 +776,7 @@ static void usage(void)
     fprintf(stderr,
         "usage: wsload --host H --port P --path /ws --clients N [--sources S] [--concurrency C]\n"
         "              [--deflate-share F] [--send-file FILE] [--send TEXT]... [--ready-marker STR]\n"
-        "              [--ready-count K]\n"
+        "              [--ready-count K] [--reply-on STR --reply TEXT]\n"
         "              [--time-key STR] [--header 'Name: value']...\n");
     exit(2);
 }
@@ -779,7 +787,7 @@ int main(int argc, char **argv)
         { "host", 1, 0, 'h' }, { "port", 1, 0, 'p' }, { "path", 1, 0, 'P' },
         { "clients", 1, 0, 'n' }, { "sources", 1, 0, 's' }, { "concurrency", 1, 0, 'c' },
         { "deflate-share", 1, 0, 'd' }, { "send", 1, 0, 'S' }, { "ready-marker", 1, 0, 'm' },
-        { "send-file", 1, 0, 'F' }, { "ready-count", 1, 0, 'k' }, { "time-key", 1, 0, 't' }, { "header", 1, 0, 'H' },
+        { "send-file", 1, 0, 'F' }, { "reply-on", 1, 0, 'r' }, { "reply", 1, 0, 'R' }, { "ready-count", 1, 0, 'k' }, { "time-key", 1, 0, 't' }, { "header", 1, 0, 'H' },
         { 0, 0, 0, 0 } };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -793,6 +801,8 @@ int main(int argc, char **argv)
         case 'd': o_share = atof(optarg); break;
         case 'S': o_send = xrealloc(o_send, (size_t)(o_nsend + 1) * sizeof *o_send); o_send[o_nsend++] = optarg; break;
         case 'F': load_lines(optarg); break;
+        case 'r': o_reply_on = optarg; o_reply_on_len = strlen(optarg); break;
+        case 'R': o_reply = optarg; break;
         case 'm': o_marker = optarg; break;
         case 'k': o_ready_count = (uint32_t)atoi(optarg); break;
         case 't': o_key = optarg; break;
@@ -801,7 +811,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc || o_clients < 1 || o_conc < 1 || o_sources < 1 || o_port < 1 ||
-        o_port > 65535 || o_share < 0 || o_share > 1 || !*o_key || (o_marker && !*o_marker))
+        o_port > 65535 || o_share < 0 || o_share > 1 || !*o_key || (o_marker && !*o_marker) ||
+        !o_reply_on != !o_reply || (o_reply_on && !*o_reply_on))
         usage();
     o_key_len = strlen(o_key);
     if (o_marker) o_marker_len = strlen(o_marker);
