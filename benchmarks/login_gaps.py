@@ -83,6 +83,7 @@ async def one_run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "HUB_GRPC_PORT": str(grpc_port),
         "HUB_FEED_QPS": "200",
         "HUB_LOGIN_LIMIT_PER_CLIENT": "1000000",
+        "HUB_REGISTER_LIMIT_PER_CLIENT": "1000000",
         "HUB_LOG_LEVEL": "warning",
     }
     # The hub package of `root` (this checkout by default, or another one to compare with).

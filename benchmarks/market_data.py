@@ -404,6 +404,7 @@ async def main(args: argparse.Namespace) -> None:
     runs: list[dict[str, Any]] = []
     settings = {"HUB_CACHE_TTL": "3600", "HUB_ADMIN_EMAILS": ADMIN_EMAIL}
     settings["HUB_LOGIN_LIMIT_PER_CLIENT"] = "100000"
+    settings["HUB_REGISTER_LIMIT_PER_CLIENT"] = "100000"
     async with fresh_schema() as schema_url:
         # RabbitMQ carries only order work; GET /market-data and gRPC never touch it.
         env = services_env(schema_url, REDIS_DB, amqp=args.amqp, **settings)

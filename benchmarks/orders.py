@@ -428,6 +428,7 @@ async def start_candidate(
     common = {
         "HUB_PAPER_CASH": "1000000000",
         "HUB_LOGIN_LIMIT_PER_CLIENT": "100000",
+        "HUB_REGISTER_LIMIT_PER_CLIENT": "100000",
         "HUB_LOG_LEVEL": "warning",
     }
     if name == "embedded":
@@ -637,7 +638,11 @@ async def main(args: argparse.Namespace) -> None:
             "connections": args.connections,
             "seed": args.seed,
             "runs": args.runs,
-            "hub_env": {"HUB_PAPER_CASH": "1000000000", "HUB_LOGIN_LIMIT_PER_CLIENT": "100000"},
+            "hub_env": {
+                "HUB_PAPER_CASH": "1000000000",
+                "HUB_LOGIN_LIMIT_PER_CLIENT": "100000",
+                "HUB_REGISTER_LIMIT_PER_CLIENT": "100000",
+            },
             "postgres": POSTGRES_URL,
             "targets": TARGETS,
         },

@@ -88,6 +88,7 @@ PEER = "peer"
 HUB_SETTINGS = {
     "HUB_MARKET_HOURS": "always",  # market orders fill at any hour
     "HUB_LOGIN_LIMIT_PER_CLIENT": "100000",  # every login comes from 127.0.0.1
+    "HUB_REGISTER_LIMIT_PER_CLIENT": "100000",  # and every registration
     "HUB_ACCESS_TOKEN_TTL": "3600",  # the tokens must outlive the run (default 900 s)
 }
 

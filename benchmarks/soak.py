@@ -121,6 +121,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             HUB_FEED_QPS="50",
             # The setup registers and logs in every user from 127.0.0.1.
             HUB_LOGIN_LIMIT_PER_CLIENT="100000",
+            HUB_REGISTER_LIMIT_PER_CLIENT="100000",
         )
         env["HUB_REDIS_URL"] = redis_url
         async with _common.run_hub(env, workers=1, feed=True, migrate=True) as hub:

@@ -4,7 +4,9 @@ import time, and closes every resource it opened, in reverse order, on exit."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from hub.config import Mode, Settings
 from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
 from hub.domain.users import User
-from hub.entrypoints.live import JwtAuthorizer, kind_of
+from hub.entrypoints.live import JwtAuthorizer, kind_of, sse_problem
 from hub.services.admission import Admission
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
 from hub.services.execution import OrderProcessor
@@ -125,6 +127,8 @@ async def bootstrap(
             settings.broker_url,
             authorizer=JwtAuthorizer(auth.authenticate, lambda: symbols),
             kind_of=kind_of,
+            # A revoked session's access tokens are refused for new streams until they expire.
+            revocation_ttl=settings.access_token_ttl_s,
         )
         try:
             await stack.enter_async_context(engine)
@@ -136,6 +140,11 @@ async def bootstrap(
                 raise ConnectionError("streaming broker is not connected")
 
         readiness["streaming"] = engine_ready
+
+        async def end_streams(family_id: uuid.UUID) -> None:
+            await engine.revoke(family_id.hex)  # the access tokens' `sid`
+
+        auth.revocation_listeners.append(end_streams)
 
         relay = OutboxRelay(ports.outbox, queue, engine)
 
@@ -183,7 +192,7 @@ async def bootstrap(
             watchlists=watchlists,
             engine=engine,
             ws_route=engine.websocket_route("/ws"),
-            sse_route=engine.sse_route("/sse"),
+            sse_route=engine.sse_route("/sse", problem=sse_problem),
             symbols=symbols,
             relay=relay,
             admission=admission,
@@ -223,6 +232,8 @@ def _register_stats(c: Container) -> None:
     c.stats.update(
         {
             "streaming": c.engine.stats,
+            # A task count that only grows is a leak (benchmarks/soak.py watches it).
+            "process": lambda: {"tasks": len(asyncio.all_tasks())},
             "market_data_cache": lambda: vars(c.market_data.cache_stats).copy(),
             "outbox": lambda: {
                 "sent": c.relay.sent,
@@ -341,6 +352,8 @@ def _auth(
                 per_email_window_s=settings.login_limit_per_email_window_s,
                 per_client=settings.login_limit_per_client,
                 per_client_window_s=settings.login_limit_per_client_window_s,
+                registrations_per_client=settings.register_limit_per_client,
+                registrations_window_s=settings.register_limit_window_s,
             ),
         ),
         after_register=welcome,

@@ -49,6 +49,8 @@ class Settings:
     login_limit_per_email_window_s: int = 900
     login_limit_per_client: int = 60
     login_limit_per_client_window_s: int = 60
+    register_limit_per_client: int = 20
+    register_limit_window_s: int = 600
     max_body_bytes: int = 64 * 1024
     demo: bool = True
     feed_quotes_per_second: int = 50
@@ -118,6 +120,12 @@ class Settings:
             admin_emails=r.get("HUB_ADMIN_EMAILS", _emails, frozenset()),
             login_limit_per_email=r.get("HUB_LOGIN_LIMIT_PER_EMAIL", _positive, 5),
             login_limit_per_client=r.get("HUB_LOGIN_LIMIT_PER_CLIENT", _positive, 60),
+            register_limit_per_client=r.get(
+                "HUB_REGISTER_LIMIT_PER_CLIENT", _positive, cls.register_limit_per_client
+            ),
+            register_limit_window_s=r.get(
+                "HUB_REGISTER_LIMIT_WINDOW_S", _positive, cls.register_limit_window_s
+            ),
             max_body_bytes=r.get("HUB_MAX_BODY_BYTES", _positive, cls.max_body_bytes),
             demo=r.get("HUB_DEMO", _bool, cls.demo),
             feed_quotes_per_second=r.get("HUB_FEED_QPS", _positive, cls.feed_quotes_per_second),

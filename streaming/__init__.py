@@ -17,6 +17,7 @@ from streaming.errors import (
     SlowConsumer,
     StreamingError,
     SubscriptionLost,
+    TooManyConnections,
 )
 from streaming.limits import Limits
 from streaming.local import Subscription
@@ -40,4 +41,5 @@ __all__ = [
     "StreamingError",
     "Subscription",
     "SubscriptionLost",
+    "TooManyConnections",
 ]

@@ -13,6 +13,13 @@ class Principal:
 
     id: str
     claims: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
+    #: When the credentials expire (Unix time, seconds), or None if they do not. The engine
+    #: ends the principal's streams then (WebSocket close 4003), unless a WebSocket client
+    #: renewed them in band with a fresh token.
+    expires_at: float | None = field(default=None, compare=False)
+    #: The login session the credentials belong to (e.g. a JWT `sid` claim), or None.
+    #: `Engine.revoke(sid)` ends every stream authenticated within it, on every node.
+    sid: str | None = field(default=None, compare=False)
 
 
 class Authorizer(Protocol):

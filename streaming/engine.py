@@ -8,30 +8,41 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.routing import Route, WebSocketRoute
 
+from streaming._revocation import CHANNEL as REVOKED
+from streaming._revocation import Revocations
 from streaming.auth import Authorizer, Principal
 from streaming.brokers import Broker, Snapshot, SnapshotRequest, open_broker
 from streaming.channels import ChannelKind
 from streaming.errors import (
+    AuthenticationFailed,
     BrokerUnavailable,
     ConfigurationError,
     EngineNotRunning,
     SubscriptionLost,
+    TooManyConnections,
 )
 from streaming.flusher import Flusher
+from streaming.lease import Lease
 from streaming.limits import Limits
 from streaming.local import Subscription
-from streaming.protocol import CloseCode
+from streaming.protocol import CloseCode, ErrorCode
 from streaming.publication import Publication
 from streaming.session import Session
 from streaming.stats import Counters
 from streaming.subscriber import Sink, Subscriber
 
+if TYPE_CHECKING:
+    from streaming.sse import ProblemRenderer
+
 log = logging.getLogger("streaming.engine")
+
+#: Seconds between token-expiry checks (JWT `exp` has a resolution of one second anyway).
+EXPIRY_CHECK_INTERVAL = 1.0
 
 
 class _Channel:
@@ -70,9 +81,12 @@ class Engine:
         limits: Limits = Limits(),  # noqa: B008 - frozen, so sharing the default is safe
         history_size: int = 1000,
         history_ttl: float = 300.0,
+        revocation_ttl: float = 3600.0,
     ) -> None:
-        if history_size < 1 or history_ttl <= 0:
-            raise ConfigurationError("history_size and history_ttl must be positive")
+        if history_size < 1 or history_ttl <= 0 or revocation_ttl <= 0:
+            raise ConfigurationError(
+                "history_size, history_ttl and revocation_ttl must be positive"
+            )
         self.broker_url = broker_url
         self.authorizer = authorizer
         self.kind_of = kind_of
@@ -90,6 +104,8 @@ class Engine:
         self._sessions_gone = asyncio.Event()
         self._flusher: Flusher | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        #: Revoked sessions (see `revoke`); remember them as long as their access tokens live.
+        self._revocations = Revocations(revocation_ttl, self._end_revoked)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -100,6 +116,14 @@ class Engine:
         self._flusher = Flusher(self.limits.flush_interval)
         await broker.start(self._fanout, self._resubscribed)
         self._broker = broker
+        self._follow_revocations(broker)
+        # Start ready (as before the control channel existed) when the broker answers in time;
+        # otherwise the broker keeps trying, and `ready` says so meanwhile.
+        try:
+            async with asyncio.timeout(self.limits.subscribe_timeout):
+                await broker.wait_active([REVOKED])
+        except TimeoutError:
+            log.warning("not yet following revocations: the broker did not answer in time")
         self._heartbeat = asyncio.create_task(self._beat(), name="streaming-heartbeat")
         return self
 
@@ -169,7 +193,7 @@ class Engine:
         if not type_ or "\n" in type_:
             raise ValueError("publication type must be a non-empty single-line string")
         payload = self._encoder.encode(data)
-        return await self._require_broker().publish(channel, self.kind_of(channel), type_, payload)
+        return await self._require_broker().publish(channel, self._kind(channel), type_, payload)
 
     async def publish_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
         """Publish several (channel, type, data) in order, in one broker round trip."""
@@ -177,8 +201,11 @@ class Engine:
         for channel, type_, data in items:
             if not type_ or "\n" in type_:
                 raise ValueError("publication type must be a non-empty single-line string")
-            prepared.append((channel, self.kind_of(channel), type_, self._encoder.encode(data)))
+            prepared.append((channel, self._kind(channel), type_, self._encoder.encode(data)))
         await self._require_broker().publish_many(prepared)
+
+    def _kind(self, channel: str) -> ChannelKind:
+        return ChannelKind.RELIABLE if channel == REVOKED else self.kind_of(channel)
 
     def _fanout(self, publication: Publication) -> None:
         self.counters.messages_in += 1
@@ -202,7 +229,7 @@ class Engine:
         broker = self._require_broker()
         state = self._channels.get(channel)
         if state is None:
-            state = self._channels[channel] = _Channel(channel, self.kind_of(channel))
+            state = self._channels[channel] = _Channel(channel, self._kind(channel))
             broker.want(channel, state.kind)
         subscriber = Subscriber(sink, name, channel, state.kind)
         state.subscribers[subscriber] = None
@@ -340,13 +367,61 @@ class Engine:
     async def _beat(self) -> None:
         # One task for every connection's pings and idle timeout, instead of a task per
         # connection: idle connections then cost memory, not wake-ups.
+        # Token expiry is checked every second (a float comparison per session, ~0.5 ms at
+        # 10,000 sessions), pings and idle timeouts every `tick` (a method call per session).
         limits = self.limits
         tick = max(min(limits.ping_interval, limits.idle_timeout) / 4, 0.01)
+        step = min(tick, EXPIRY_CHECK_INTERVAL)
+        next_beat = time.monotonic() + tick
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(step)
+            self._expire(time.time())
             now = time.monotonic()
-            for session in list(self._sessions):
-                session.heartbeat(now)
+            if now >= next_beat - step / 2:
+                next_beat = now + tick
+                for session in list(self._sessions):
+                    session.heartbeat(now)
+
+    def _expire(self, wall: float) -> None:
+        expired = [
+            session
+            for session in self._sessions
+            if (at := session.principal.expires_at) is not None
+            and at <= wall
+            and not session.close_request.done()
+        ]
+        for session in expired:
+            session.end(CloseCode.TOKEN_EXPIRED, ErrorCode.TOKEN_EXPIRED, "access token expired")
+
+    # --- revocation -----------------------------------------------------------------------------
+
+    async def revoke(self, sid: str) -> None:
+        """End every stream authenticated within login session `sid`, on every node, and refuse
+        its tokens for new streams (for `revocation_ttl` seconds). Raises if the broker cannot
+        take the message; local streams have ended by then anyway."""
+        self._revocations.add(sid)
+        await self.publish(REVOKED, "revoked", sid)
+
+    def _follow_revocations(self, broker: Broker) -> None:
+        # Live from now on; no snapshot is needed (nothing before the start matters, and a
+        # revocation heard twice is harmless). Not counted as a subscription in the stats.
+        state = self._channels[REVOKED] = _Channel(REVOKED, ChannelKind.RELIABLE)
+        subscriber = Subscriber(self._revocations, REVOKED, REVOKED, ChannelKind.RELIABLE)
+        subscriber.buffer = None
+        state.subscribers[subscriber] = None
+        broker.want(REVOKED, ChannelKind.RELIABLE)
+
+    def _end_revoked(self, sid: str) -> None:
+        # A scan of every session: revocations (logouts) are rare next to deliveries, and an
+        # index by sid would cost memory on every connection.
+        revoked = [s for s in self._sessions if s.principal.sid == sid]
+        for session in revoked:
+            session.end(CloseCode.SESSION_REVOKED, ErrorCode.SESSION_REVOKED, "session revoked")
+
+    def admits(self, principal: Principal) -> bool:
+        """Whether a new connection of `principal` would be admitted now."""
+        count = self._per_principal.get(principal.id, 0)
+        return count < self.limits.max_connections_per_principal
 
     def open_session(self, session: Session[Any]) -> bool:
         """Admit a connection; False if its principal already has too many."""
@@ -377,8 +452,32 @@ class Engine:
             self._sessions_gone.set()
 
     async def authenticate(self, token: str) -> Principal:
-        """Ask the Authorizer who `token` is (raises AuthenticationFailed)."""
-        return await self.authorizer.authenticate(token)
+        """Ask the Authorizer who `token` is (raises AuthenticationFailed, also for an expired
+        token or one of a revoked session)."""
+        principal = await self.authorizer.authenticate(token)
+        if principal.sid is not None and principal.sid in self._revocations:
+            raise AuthenticationFailed("session revoked")
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            raise AuthenticationFailed("access token expired")
+        return principal
+
+    @contextlib.asynccontextmanager
+    async def lease(self, principal: Principal) -> AsyncIterator[asyncio.Future[tuple[int, str]]]:
+        """Hold a connection slot for an in-process stream of `principal` (e.g. gRPC).
+
+        It counts toward `max_connections_per_principal` together with WebSocket and SSE
+        connections (raises `TooManyConnections`). The yielded future resolves with a
+        (CloseCode, reason) when the stream must end: TOKEN_EXPIRED, SESSION_REVOKED, or
+        GOING_AWAY when the engine stops.
+        """
+        session = Lease(self, principal)
+        if not self.open_session(session):
+            limit = self.limits.max_connections_per_principal
+            raise TooManyConnections(f"at most {limit} streams per principal")
+        try:
+            yield session.ended
+        finally:
+            self.close_session(session)
 
     # --- transports -----------------------------------------------------------------------------
 
@@ -388,8 +487,13 @@ class Engine:
 
         return WebSocketRoute(path, WebSocketEndpoint(self))
 
-    def sse_route(self, path: str = "/sse") -> Route:
-        """A Starlette route serving Server-Sent Events (see docs/protocol.md)."""
-        from streaming.sse import SseEndpoint
+    def sse_route(self, path: str = "/sse", *, problem: ProblemRenderer | None = None) -> Route:
+        """A Starlette route serving Server-Sent Events (see docs/protocol.md).
 
-        return Route(path, SseEndpoint(self).handle, methods=["GET"])
+        `problem` renders the errors answered before a stream starts (401, 400, 429, 503) as
+        the application's problem responses; by default a generic RFC 9457 body.
+        """
+        from streaming.sse import SseEndpoint
+        from streaming.sse import problem as default_problem
+
+        return Route(path, SseEndpoint(self, problem or default_problem).handle, methods=["GET"])

@@ -15,6 +15,10 @@ class AuthenticationFailed(StreamingError):
     """The Authorizer rejected the credentials a client presented."""
 
 
+class TooManyConnections(StreamingError):
+    """The principal already holds `Limits.max_connections_per_principal` streams here."""
+
+
 class BrokerUnavailable(StreamingError):
     """The broker did not answer in time, so a subscription could not be set up."""
 

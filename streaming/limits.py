@@ -13,7 +13,8 @@ class Limits:
 
     #: Channels one connection may be subscribed to at once.
     max_subscriptions: int = 200
-    #: Concurrent connections (WebSocket + SSE) one principal may hold on this node.
+    #: Concurrent connections (WebSocket, SSE and leases, e.g. gRPC streams) one principal may
+    #: hold on this node.
     max_connections_per_principal: int = 16
     #: Sustained inbound frames per second (token bucket refill rate) ...
     inbound_rate: float = 20.0
@@ -39,6 +40,17 @@ class Limits:
     flush_interval: float = 0.0
     #: Seconds allowed for a close handshake before the connection is abandoned.
     close_timeout: float = 2.0
+
+    @property
+    def transport_max_frame_bytes(self) -> int:
+        """The message size limit to give the WebSocket server itself (uvicorn's `ws_max_size`).
+
+        The server then refuses a bigger frame from its header, before buffering the payload
+        (otherwise it would hold up to 16 MiB per socket, authenticated or not). It is a little
+        above `max_frame_bytes`, so that a frame just over the limit still gets the engine's
+        `frame_too_large` error before the 1009 close; a bigger one gets a bare 1009.
+        """
+        return self.max_frame_bytes + max(self.max_frame_bytes // 4, 1024)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -27,7 +27,11 @@ class ErrorCode(enum.StrEnum):
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"
     AUTHENTICATION_TIMEOUT = "authentication_timeout"
+    #: No longer sent: a second `auth` renews the connection's credentials (kept for clients
+    #: that match on it).
     ALREADY_AUTHENTICATED = "already_authenticated"
+    TOKEN_EXPIRED = "token_expired"
+    SESSION_REVOKED = "session_revoked"
     FORBIDDEN = "forbidden"
     ALREADY_SUBSCRIBED = "already_subscribed"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
@@ -49,6 +53,8 @@ class CloseCode(enum.IntEnum):
     SERVICE_RESTART = 1012
     AUTHENTICATION_FAILED = 4001
     AUTHENTICATION_TIMEOUT = 4002
+    TOKEN_EXPIRED = 4003
+    SESSION_REVOKED = 4005
     IDLE_TIMEOUT = 4004
     POLICY_VIOLATION = 4008
     SLOW_CONSUMER = 4009
@@ -63,7 +69,8 @@ class _Action(msgspec.Struct, frozen=True, tag_field="action", forbid_unknown_fi
 
 
 class Authenticate(_Action, frozen=True, tag="auth"):
-    """Authenticate the connection with a bearer token (first frame)."""
+    """Authenticate the connection with a bearer token (first frame), or later renew it with a
+    fresh token of the same principal."""
 
     token: Annotated[str, msgspec.Meta(max_length=8192)]
 
@@ -113,6 +120,14 @@ class Connected(_Message, frozen=True, tag="connected"):
     connection_id: str
     ping_interval: float
     idle_timeout: float
+    #: Seconds until the credentials expire and the connection ends (None: they do not).
+    expires_in: float | None = None
+
+
+class Authenticated(_Message, frozen=True, tag="authenticated"):
+    """A later `auth` renewed the connection's credentials; `expires_in` as in `connected`."""
+
+    expires_in: float | None = None
 
 
 class Subscribed(_Message, frozen=True, tag="subscribed"):
@@ -146,7 +161,9 @@ class PingMessage(_Message, frozen=True, tag="ping"):
     """Server heartbeat sent after `ping_interval` of outbound silence; answer with pong."""
 
 
-ServerMessage = Connected | Subscribed | Unsubscribed | Error | PongMessage | PingMessage
+ServerMessage = (
+    Connected | Authenticated | Subscribed | Unsubscribed | Error | PongMessage | PingMessage
+)
 
 _encoder = msgspec.json.Encoder()
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from streaming._revocation import CHANNEL as REVOKED
 from streaming.auth import Principal
 from streaming.channels import ChannelKind
 from streaming.errors import BrokerUnavailable, StreamingError
@@ -115,6 +116,18 @@ class Session(Generic[T]):
             if self._wakeup is not None:
                 self._wakeup.set()
 
+    def end(self, code: CloseCode, error: ErrorCode, message: str) -> None:
+        """Tell the client why (an `error` message, where the transport has one), then close."""
+        self.send(Error(error, message))
+        self.request_close(code, message)
+
+    def expires_in(self) -> float | None:
+        """Seconds until the credentials expire (None: never), as `connected` reports it."""
+        expires_at = self.principal.expires_at
+        if expires_at is None:
+            return None
+        return max(round(expires_at - time.time(), 3), 0.0)
+
     def heartbeat(self, now: float) -> None:
         """Called by the engine every heartbeat tick; transports that need liveness override."""
 
@@ -154,7 +167,7 @@ class Session(Generic[T]):
                 continue
             try:
                 internal = engine.authorizer.resolve(self.principal, name)
-                if internal is None:
+                if internal is None or internal == REVOKED:  # the engine's own control channel
                     self.error(ErrorCode.FORBIDDEN, "channel not found or not allowed", name)
                     continue
                 subscriber = engine.prepare(self, name, internal)

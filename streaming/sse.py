@@ -7,18 +7,20 @@ browser's automatic `Last-Event-ID` on reconnect resumes all of them at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from streaming.auth import Principal
 from streaming.channels import ChannelKind
 from streaming.errors import AuthenticationFailed
-from streaming.protocol import Connected, ServerMessage, Subscribed, encode_message
+from streaming.protocol import CloseCode, Connected, ServerMessage, Subscribed, encode_message
 from streaming.publication import Publication
 from streaming.session import Session
 from streaming.subscriber import Subscriber
@@ -75,54 +77,112 @@ def parse_last_event_id(value: str | None) -> dict[str, int]:
     return {channel: seq for channel, seq in positions.items() if seq >= 0}
 
 
-def _problem(status: int, code: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": detail, "status": status, "code": code}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+#: Renders an error answered before a stream starts: (status, code, detail, headers) -> an
+#: RFC 9457 problem response. The application may supply its own (Engine.sse_route).
+ProblemRenderer = Callable[[int, str, str, Mapping[str, str]], Response]
+
+
+def problem(status: int, code: str, detail: str, headers: Mapping[str, str]) -> Response:
+    """The default ProblemRenderer: RFC 9457 with `type` about:blank, plus a stable `code`."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return Response(
+        _encoder.encode(body), status, headers=dict(headers), media_type="application/problem+json"
+    )
+
+
+_STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+class _SessionResponse(EventSourceResponse):
+    """Releases the session's connection slot however the response ends: also when the body
+    never starts (HEAD, a client gone before the first byte), where the stream's own `finally`
+    never runs because the generator was never iterated."""
+
+    def __init__(self, session: SseSession, content: AsyncIterator[ServerSentEvent]) -> None:
+        limits = session.engine.limits
+        super().__init__(content, ping=limits.ping_interval, headers=_STREAM_HEADERS)
+        self.session = session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.session.engine.close_session(self.session)
 
 
 class SseEndpoint:
-    """GET /sse?channels=a,b[&access_token=...] (mounted via Engine.sse_route)."""
+    """GET /sse?channels=a,b[&access_token=...] (mounted via Engine.sse_route).
 
-    def __init__(self, engine: Engine) -> None:
+    HEAD gets the status and headers a GET would get now, without a body and without taking a
+    connection slot.
+    """
+
+    def __init__(self, engine: Engine, problem: ProblemRenderer = problem) -> None:
         self.engine = engine
+        self._problem = problem
 
     async def handle(self, request: Request) -> Response:
         engine = self.engine
+        problem = self._problem
         if not engine.running:
-            return _problem(503, "unavailable", "streaming engine is not running")
+            return problem(503, "unavailable", "streaming engine is not running", {})
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()]
         token = bearer_token(headers) or request.query_params.get("access_token")
         if not token:
-            return _problem(401, "not_authenticated", "bearer token required")
+            detail = "a bearer token is required (Authorization header or access_token)"
+            return problem(401, "not_authenticated", detail, {"WWW-Authenticate": "Bearer"})
         try:
             principal = await engine.authenticate(token)
-        except AuthenticationFailed:
-            return _problem(401, "authentication_failed", "authentication failed")
+        except AuthenticationFailed as exc:
+            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            return problem(401, "authentication_failed", str(exc) or "invalid token", challenge)
         channels = [c for c in request.query_params.get("channels", "").split(",") if c]
         if not channels:
-            return _problem(400, "invalid_message", "channels query parameter is required")
+            detail = "the channels query parameter is required"
+            return problem(400, "invalid_message", detail, {})
+        if request.method == "HEAD":
+            if not engine.admits(principal):
+                return self._too_many()
+            return Response(
+                status_code=200, media_type="text/event-stream", headers=_STREAM_HEADERS
+            )
         last_event_id = request.headers.get("last-event-id") or request.query_params.get(
             "last_event_id"
         )
         since = parse_last_event_id(last_event_id)
         session = SseSession(engine, principal)
         if not engine.open_session(session):
-            return _problem(429, "too_many_connections", "too many connections")
-        return EventSourceResponse(
-            self._stream(session, channels, since),
-            ping=engine.limits.ping_interval,
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+            return self._too_many()
+        return _SessionResponse(session, self._stream(session, channels, since))
+
+    def _too_many(self) -> Response:
+        limit = self.engine.limits.max_connections_per_principal
+        detail = f"at most {limit} streams per user on this server (WebSocket, SSE and gRPC)"
+        return self._problem(429, "too_many_connections", detail, {})
 
     async def _stream(
         self, session: SseSession, channels: list[str], since: dict[str, int]
     ) -> AsyncIterator[ServerSentEvent]:
         limits = self.engine.limits
         try:
-            session.send(Connected(session.id, limits.ping_interval, limits.idle_timeout))
+            connected = Connected(
+                session.id, limits.ping_interval, limits.idle_timeout, session.expires_in()
+            )
+            session.send(connected)
             await session.subscribe(channels, since)
             while not session.close_request.done():
                 for item in await session.next_batch():
+                    yield ServerSentEvent(data=item.data, event=item.event, id=item.id)
+            code, _ = session.close_request.result()
+            if code != CloseCode.SLOW_CONSUMER:
+                # What is still pending, e.g. the `error` that says why the stream ends.
+                for item in session.outbox.drain():
                     yield ServerSentEvent(data=item.data, event=item.event, id=item.id)
         finally:
             self.engine.close_session(session)

@@ -17,7 +17,7 @@ class Counters:
     )
 
     def __init__(self) -> None:
-        #: Open WebSocket/SSE connections (gauge).
+        #: Open WebSocket/SSE connections and leases (gauge).
         self.connections = 0
         #: Active subscriptions, all connections and local subscribers together (gauge).
         self.subscriptions = 0

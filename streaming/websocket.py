@@ -17,6 +17,7 @@ from streaming.direct import EXTENSION
 from streaming.errors import AuthenticationFailed
 from streaming.protocol import (
     Authenticate,
+    Authenticated,
     ClientAction,
     CloseCode,
     Connected,
@@ -154,7 +155,9 @@ class WebSocketEndpoint:
         cancelling this task with a marker, and only while it is still reading.
         """
         limits = self.limits
-        session.send(Connected(session.id, limits.ping_interval, limits.idle_timeout))
+        session.send(
+            Connected(session.id, limits.ping_interval, limits.idle_timeout, session.expires_in())
+        )
         task = asyncio.current_task()
         assert task is not None
         reading = True
@@ -228,12 +231,28 @@ class WebSocketEndpoint:
                     session.send(PongMessage())
                 case Pong():
                     pass
-                case Authenticate():
-                    session.error(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+                case Authenticate(token=token):
+                    await self._renew(session, token)
         except Exception:
             # One bad action (e.g. an Authorizer bug) must not take the connection down.
             log.exception("failed to handle %s", type(action).__name__)
             session.error(ErrorCode.INTERNAL, "internal error")
+
+    async def _renew(self, session: WebSocketSession, token: str) -> None:
+        """A later `auth`: a valid token of the same principal replaces the connection's
+        credentials (new expiry, new sid); subscriptions stay. Anything else is an error and the
+        connection keeps its credentials, so it still ends when they expire."""
+        try:
+            async with asyncio.timeout(self.limits.auth_timeout):
+                principal = await self.engine.authenticate(token)
+        except (AuthenticationFailed, TimeoutError) as exc:
+            session.error(ErrorCode.AUTHENTICATION_FAILED, str(exc) or "authentication failed")
+            return
+        if principal.id != session.principal.id:
+            session.error(ErrorCode.AUTHENTICATION_FAILED, "the token is for another principal")
+            return
+        session.principal = principal
+        session.send(Authenticated(session.expires_in()))
 
 
 def _payload(message: Message | dict[str, Any]) -> str | bytes:

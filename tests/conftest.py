@@ -22,6 +22,12 @@ REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AMQP_URL = os.environ.get("HUB_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
+def pytest_report_header() -> str:
+    from tests.fuzz.seed import REPLAY
+
+    return REPLAY
+
+
 def _reachable(url: str) -> bool:
     parts = urlsplit(url)
     try:

@@ -84,6 +84,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from hub.entrypoints.http.app import create_app
+    from streaming import Limits
     from streaming.direct import DirectWebSocketProtocol
 
     print(_banner(settings), flush=True)
@@ -96,6 +97,10 @@ def serve(settings: Settings) -> int:
         # uvicorn's websockets-sansio protocol plus direct writes of shared fan-out frames.
         ws=DirectWebSocketProtocol,
         ws_per_message_deflate=settings.ws_deflate,
+        # Refuse an oversized frame from its header instead of buffering up to uvicorn's default
+        # 16 MiB per socket before the engine's limit (Limits.max_frame_bytes) can say no;
+        # a little above that limit, so that the engine still answers a frame just over it.
+        ws_max_size=Limits().transport_max_frame_bytes,
         # The engine's heartbeat (one task for all sockets, docs/protocol.md) pings and closes
         # idle connections; uvicorn's own protocol pings would add a timer per socket and a
         # ping every 20 s to each, which at 10,000 sockets is 500 pings/s for nothing.

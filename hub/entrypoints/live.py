@@ -4,13 +4,20 @@ it may read, and what kind each channel is.
 Client-facing channels: `quotes:<SYMBOL>` (latest value, public to any user), `orders` and
 `portfolio` (the caller's own; internally `orders:<user id>` and `portfolio:<user id>`).
 Nobody can name another user's private channel: the user id always comes from the token.
+
+A stream ends when its access token expires (the Principal carries `exp`) or when its login
+session is revoked (the Principal carries the token's `sid`; bootstrap forwards AuthService's
+revocations to `Engine.revoke`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+from starlette.responses import Response
 
 from hub.domain.errors import InvalidToken
+from hub.entrypoints.http.problems import problem
 from hub.services.tokens import AccessClaims
 from streaming import AuthenticationFailed, ChannelKind, Principal
 
@@ -35,7 +42,12 @@ class JwtAuthorizer:
             claims = self._verify(token)
         except InvalidToken as exc:
             raise AuthenticationFailed(exc.detail) from exc
-        return Principal(str(claims.user_id), {"role": claims.role.value})
+        return Principal(
+            str(claims.user_id),
+            {"role": claims.role.value},
+            expires_at=claims.expires_at.timestamp(),
+            sid=claims.sid,
+        )
 
     def resolve(self, principal: Principal, channel: str) -> str | None:
         if channel in PRIVATE:
@@ -44,3 +56,8 @@ class JwtAuthorizer:
             symbol = channel.removeprefix(QUOTES).upper()
             return QUOTES + symbol if symbol in self._symbols() else None
         return None
+
+
+def sse_problem(status: int, code: str, detail: str, headers: Mapping[str, str]) -> Response:
+    """/sse errors in Hub's problem format, like every other route's."""
+    return problem(status, code, detail, instance="/sse", headers=dict(headers))

@@ -37,12 +37,16 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    """Failed logins per email, and all attempts per client address, in fixed windows."""
+    """Failed logins per email, and all attempts per client address, in fixed windows; and
+    registrations per client address (each costs an argon2 hash, so an unlimited register
+    route is the cheapest way to burn the server's CPU)."""
 
     per_email: int = 5
     per_email_window_s: int = 900
     per_client: int = 60
     per_client_window_s: int = 60
+    registrations_per_client: int = 20
+    registrations_window_s: int = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,26 @@ class AuthService:
         self._clock = clock
         self._config = config
         self._after_register = after_register
+        #: Called with the session (refresh-token family) id when logout or refresh-token reuse
+        #: revokes it, e.g. to end the streams opened with its access tokens (bootstrap).
+        self.revocation_listeners: list[Callable[[uuid.UUID], Awaitable[None]]] = []
         # Verified against when the email is unknown, so both paths cost one argon2 verify
         # and response time does not reveal which emails are registered (made at first use).
         self._dummy_hash: str | None = None
 
-    async def register(self, email: str, password: str, name: str | None) -> tuple[User, Account]:
+    async def register(
+        self, email: str, password: str, name: str | None, client: str | None = None
+    ) -> tuple[User, Account]:
+        """`client` is the caller's address; its registrations are limited before any work."""
+        if client is not None:
+            limits = self._config.limits
+            retry = await self._limiter.hit(
+                f"register:client:{client}",
+                limits.registrations_per_client,
+                limits.registrations_window_s,
+            )
+            if retry is not None:
+                raise RateLimited("too many registrations from this address", retry_after=retry)
         email = normalize_email(email)
         check_password(password)
         now = self._clock.now()
@@ -143,6 +162,7 @@ class AuthService:
             raise InvalidToken("refresh token is invalid")
         if previous.used_at is not None or previous.revoked_at is not None:
             await self._refresh.revoke_family(previous.family_id, now)
+            await self._revoked(previous.family_id)
             raise RefreshTokenReused("refresh token was already used; the session is revoked")
         if previous.expires_at <= now:
             raise InvalidToken("refresh token has expired")
@@ -158,6 +178,16 @@ class AuthService:
         previous = await self._refresh.use(hash_refresh_secret(refresh_token), now)
         if previous is not None:
             await self._refresh.revoke_family(previous.family_id, now)
+            await self._revoked(previous.family_id)
+
+    async def _revoked(self, family_id: uuid.UUID) -> None:
+        for listener in self.revocation_listeners:
+            try:
+                await listener(family_id)
+            except Exception as exc:
+                # The session is revoked in the store; its open streams still end when their
+                # access tokens expire. Not worth failing the logout for.
+                log.warning("revocation listener failed", family_id=str(family_id), error=repr(exc))
 
     def authenticate(self, access_token: str) -> AccessClaims:
         return self._access.verify(access_token)
@@ -176,7 +206,7 @@ class AuthService:
             )
         )
         return TokenPair(
-            access_token=self._access.issue(user.id, user.role, now),
+            access_token=self._access.issue(user.id, user.role, now, sid=family_id),
             refresh_token=secret,
             expires_in=int(self._access.ttl.total_seconds()),
         )

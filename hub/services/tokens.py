@@ -1,4 +1,7 @@
-"""Access tokens: short-lived HS256 JWTs with sub, exp, iat, jti, role, issuer and audience."""
+"""Access tokens: short-lived HS256 JWTs with sub, exp, iat, jti, role, issuer and audience,
+and `sid`: the login session (refresh-token family) they were issued for, so that revoking the
+session can end the streams opened with them. Tokens without `sid` (issued before it existed)
+stay valid until they expire."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ class AccessClaims:
     role: Role
     jti: str
     expires_at: datetime
+    #: The login session (refresh-token family id, hex) or None for tokens issued without it.
+    sid: str | None = None
 
 
 class AccessTokens:
@@ -38,7 +43,7 @@ class AccessTokens:
         # on every hit. Bounded: the oldest entry goes when it is full.
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, user_id: UUID, role: Role, now: datetime) -> str:
+    def issue(self, user_id: UUID, role: Role, now: datetime, sid: UUID | None = None) -> str:
         claims = {
             "sub": str(user_id),
             "role": role.value,
@@ -48,6 +53,8 @@ class AccessTokens:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if sid is not None:
+            claims["sid"] = sid.hex
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims:
@@ -78,6 +85,7 @@ class AccessTokens:
                 role=Role(claims["role"]),
                 jti=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(claims["exp"]).astimezone(),
+                sid=str(claims["sid"]) if "sid" in claims else None,
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("access token has expired") from exc

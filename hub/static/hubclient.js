@@ -3,7 +3,9 @@
 // One live connection to Hub: a WebSocket (auth as the first frame), with a Server-Sent Events
 // fallback when the WebSocket cannot connect. Reliable channels (`orders`) are recovered after a
 // reconnect with `since` (WebSocket) or `last_event_id` (SSE); reconnects back off
-// exponentially with jitter. Order events are de-duplicated by (order id, version).
+// exponentially with jitter. Order events are de-duplicated by (order id, version). Before the
+// access token expires, a fresh one (token source, refresh=true) is sent on the open WebSocket
+// (`auth` again), so the connection and its subscriptions outlive the token.
 //
 //   const client = new HubClient({token: async ({refresh}) => accessToken, channels: ["orders"]});
 //   client.addEventListener("order", (e) => applyOrder(e.detail.data));
@@ -27,11 +29,17 @@ export const State = Object.freeze({
 });
 
 // Message types an EventSource must listen for by name (it has no "any event" listener).
-const SSE_TYPES = ["connected", "subscribed", "unsubscribed", "error", "ping", "pong",
+const SSE_TYPES = ["connected", "authenticated", "subscribed", "unsubscribed", "error", "ping", "pong",
   "quote", "order", "portfolio"];
 
 // Close codes after which reconnecting at once would only repeat the failure.
 const SLOW_DOWN = new Set([1009, 4008, 4029]);
+// Close codes (and error codes) after which the next attempt needs a refreshed token:
+// rejected, expired, session revoked (the refresh then fails too, and `authfailed` follows).
+const NEEDS_REFRESH = new Set([4001, 4003, 4005]);
+const CREDENTIALS_ENDED = new Set(["token_expired", "session_revoked"]);
+// Renew this long before the token expires (or halfway, for tokens shorter than twice that).
+const RENEW_LEAD_S = 30;
 
 export class HubClient extends EventTarget {
   /**
@@ -63,6 +71,7 @@ export class HubClient extends EventTarget {
     this._probe = null;
     this._timer = null;
     this._upgradeTimer = null;
+    this._renewTimer = null;
     this._attempt = 0;
     this._wsFailures = 0;
     this._refreshNext = false;
@@ -169,7 +178,8 @@ export class HubClient extends EventTarget {
   _teardown(code, reason) {
     clearTimeout(this._timer);
     clearTimeout(this._upgradeTimer);
-    this._timer = this._upgradeTimer = null;
+    clearTimeout(this._renewTimer);
+    this._timer = this._upgradeTimer = this._renewTimer = null;
     for (const ws of [this._ws, this._probe]) if (ws) ws.close(code, reason);
     this._ws = this._probe = null;
     if (this._es) this._es.close();
@@ -235,6 +245,7 @@ export class HubClient extends EventTarget {
           }
           if (probe) this._adoptProbe(ws);
           this._onConnected("ws");
+          this._scheduleRenewal(ws, msg.expires_in);
           this._sendSubscribe();
         }
         this._handle(msg, ws);
@@ -249,9 +260,31 @@ export class HubClient extends EventTarget {
       if (ws !== this._ws) return;
       this._ws = null;
       if (!ready) this._wsFailures += 1;
-      if (event.code === 4001) this._refreshNext = true;
+      clearTimeout(this._renewTimer);
+      this._renewTimer = null;
+      if (NEEDS_REFRESH.has(event.code)) this._refreshNext = true;
       this._scheduleReconnect(event.code);
     };
+  }
+
+  // --- in-band renewal (WebSocket) ------------------------------------------------------------
+
+  _scheduleRenewal(ws, expiresIn) {
+    clearTimeout(this._renewTimer);
+    this._renewTimer = null;
+    if (typeof expiresIn !== "number") return; // a token that does not expire
+    const lead = Math.min(RENEW_LEAD_S, expiresIn / 2);
+    this._renewTimer = setTimeout(() => this._renew(ws), Math.max(expiresIn - lead, 0) * 1000);
+  }
+
+  async _renew(ws) {
+    this._renewTimer = null;
+    if (ws !== this._ws) return;
+    this._refreshNext = true;
+    const token = await this._token(); // null: logged out (authfailed); undefined: offline
+    // On failure the server closes with 4003 at expiry, and the reconnect refreshes first.
+    if (!token || ws !== this._ws || ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({action: "auth", token})); // answered by `authenticated`
   }
 
   _adoptProbe(ws) {
@@ -369,7 +402,12 @@ export class HubClient extends EventTarget {
       case "ping":
         if (ws) ws.send('{"action":"pong"}');
         return;
+      case "authenticated":
+        if (ws) this._scheduleRenewal(ws, msg.expires_in);
+        return;
       case "error":
+        // The stream is about to end (SSE cannot renew in band): refresh before reconnecting.
+        if (CREDENTIALS_ENDED.has(msg.code)) this._refreshNext = true;
         this._emit("servererror", msg);
         return;
       case "subscribed":

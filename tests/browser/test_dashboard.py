@@ -204,7 +204,6 @@ def drop_and_recover(page: Page, url: str, body: dict[str, str]) -> dict[str, An
 
 
 def test_trading_journey(page: Page, server: RunningServer) -> None:
-    started = time.monotonic()
     log_in(page, server.url)
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
     expect(page.locator("#conn-text")).to_have_text("Live")
@@ -287,7 +286,6 @@ def test_trading_journey(page: Page, server: RunningServer) -> None:
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     expect(page.locator("#conn")).to_have_attribute("data-state", "closed")
-    assert time.monotonic() - started < 45
 
 
 def test_sse_fallback(page: Page, server: RunningServer) -> None:

@@ -84,6 +84,7 @@ async def test_a_relay_killed_before_settling_delivers_again_and_the_order_fills
         assert await queue.depth() == 1
         other = OutboxRelay(outbox, queue, second, poll_interval=0.05)
         async with running(other.run()):
+            # Asserting that nothing is sent: a bounded wait of 6 poll intervals (0.05 s).
             await asyncio.sleep(0.3)
             assert other.sent == 0  # the rows stay leased to the dead relay until it runs out
             await world.pool.execute("UPDATE outbox SET claimed_until = now() - interval '1 s'")

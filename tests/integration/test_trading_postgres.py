@@ -42,7 +42,15 @@ class TestPostgresTrading(TradingStoreContract, OrderDeskContract, BatchContract
     pass
 
 
-async def test_order_lock_serialises_two_units(stores: Stores) -> None:
+async def blocked_on_a_row_lock(pool: asyncpg.Pool) -> bool:
+    waiting = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND query ILIKE '%for update%'"
+    )
+    return bool(waiting)
+
+
+async def test_order_lock_serialises_two_units(stores: Stores, pool: asyncpg.Pool) -> None:
     order = make_order(stores.account)
     async with stores.uow() as uow:
         await uow.add_order(order)
@@ -54,7 +62,10 @@ async def test_order_lock_serialises_two_units(stores: Stores) -> None:
         async with stores.uow() as uow:
             await uow.order_for_update(order.id)
             inside.set()
-            await asyncio.sleep(0.3)
+            # Hold the lock until PostgreSQL shows the second unit waiting for it.
+            async with asyncio.timeout(10):
+                while not await blocked_on_a_row_lock(pool):  # noqa: ASYNC110 - no event to await
+                    await asyncio.sleep(0.01)
             log.append("first done")
 
     async def second() -> None:

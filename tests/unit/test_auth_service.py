@@ -177,3 +177,18 @@ async def test_attempts_per_client_are_limited(auth: AuthService) -> None:
     with pytest.raises(RateLimited):
         await auth.login("a@example.com", PASSWORD, "9.9.9.9")
     assert await auth.login("a@example.com", PASSWORD, "8.8.8.8")
+
+
+async def test_registrations_per_client_are_limited_before_any_work(
+    auth: AuthService, accounts: MemoryAccounts
+) -> None:
+    for i in range(20):  # LoginLimits' default: 20 per client per 10 minutes
+        await auth.register(f"u{i}@example.com", PASSWORD, None, "7.7.7.7")
+    with pytest.raises(RateLimited) as info:
+        await auth.register("one-more@example.com", PASSWORD, None, "7.7.7.7")
+    assert info.value.retry_after > 0
+    with pytest.raises(RateLimited):  # refused before validation: no hash, no row
+        await auth.register("not-an-email", "weak", None, "7.7.7.7")
+    await auth.register("elsewhere@example.com", PASSWORD, None, "6.6.6.6")
+    with pytest.raises(InvalidCredentials):
+        await auth.login("one-more@example.com", PASSWORD, "5.5.5.5")

@@ -44,6 +44,21 @@ def test_login_rate_limit_is_429_with_retry_after() -> None:
         assert int(r.headers["retry-after"]) > 0
 
 
+def test_registration_rate_limit_is_429_with_retry_after() -> None:
+    with TestClient(create_app(Settings(register_limit_per_client=2))) as client:
+        for i in range(2):
+            signup(client, f"reg{i}@example.com")
+        r = client.post(
+            "/api/v1/auth/register", json={"email": "reg2@example.com", "password": "Str0ng-Pass!"}
+        )
+        assert_problem(r, 429, "rate_limited")
+        assert int(r.headers["retry-after"]) > 0
+        r = client.post(
+            "/api/v1/auth/login", json={"email": "reg2@example.com", "password": "Str0ng-Pass!"}
+        )
+        assert r.status_code == 401  # the refused registration created nothing
+
+
 def test_request_metrics_count_each_request_once(client: TestClient) -> None:
     def count() -> float:
         wanted = 'hub_http_requests_total{method="GET",route="/api/v1/instruments",status="401"}'

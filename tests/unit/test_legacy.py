@@ -4,6 +4,7 @@ JSON types compared field by field with the original's structs), errors as probl
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,17 @@ def is_number(value: Any) -> bool:
 def assert_numbers(body: dict[str, Any], *keys: str) -> None:
     for key in keys:
         assert is_number(body[key]), (key, body[key])
+
+
+def literals(response: Any) -> Any:
+    """The JSON body with every number kept as its literal text ("100.50" stays "100.50")."""
+    return json.loads(response.text, parse_float=str, parse_int=str)
+
+
+def assert_places(body: dict[str, Any], places: int, *keys: str) -> None:
+    """Each key is a JSON number written with exactly `places` decimals (docs/legacy.md)."""
+    for key in keys:
+        assert re.fullmatch(rf"-?\d+\.\d{{{places}}}", body[key]), (key, body[key])
 
 
 def assert_rfc3339(*values: Any) -> None:
@@ -212,7 +224,9 @@ def test_balance_is_a_number_with_two_decimals(client: TestClient, auth: Headers
 
 
 def test_empty_portfolio(client: TestClient, auth: Headers) -> None:
-    aggregation = client.get("/getAucAggregation", headers=auth).json()
+    r = client.get("/getAucAggregation", headers=auth)
+    assert_places(literals(r), 2, "totalInvested", "currentTotal")
+    aggregation = r.json()
     assert aggregation == {"totalInvested": 0, "currentTotal": 0, "positionAggregation": []}
     summary = client.post("/getPortfolioSummary", headers=auth).json()
     assert set(summary) == {"Balance", "TotalPortfolio", "LastUpdatedDate", "PositionAggregation"}
@@ -231,8 +245,18 @@ def test_positions_are_aggregated_by_category(client: TestClient, auth: Headers)
     balance = client.get("/getBalance", headers=auth).json()["availableBalance"]
     assert Decimal(str(balance)) == Decimal("100000.00") - spent
 
-    aggregation = client.get("/getAucAggregation", headers=auth).json()
+    r = client.get("/getAucAggregation", headers=auth)
+    aggregation = r.json()
     assert set(aggregation) == AGGREGATION_KEYS
+    # Money with 2 decimals, percentages 2, average prices 4: the literal text, not just a number.
+    exact = literals(r)
+    assert_places(exact, 2, "totalInvested", "currentTotal")
+    for group in exact["positionAggregation"]:
+        assert_places(group, 2, "totalInvested", "currentTotal", "pnl", "pnlPercentage")
+        for asset in group["assets"]:
+            assert_places(asset, 4, "averagePrice")
+            assert_places(asset, 2, "currentPrice")
+            assert re.fullmatch(r"\d+", asset["quantity"])
     assert_numbers(aggregation, "totalInvested", "currentTotal")
     assert Decimal(str(aggregation["totalInvested"])) == spent
     groups = aggregation["positionAggregation"]
@@ -251,7 +275,10 @@ def test_positions_are_aggregated_by_category(client: TestClient, auth: Headers)
         pnl = Decimal(str(group["currentTotal"])) - Decimal(str(group["totalInvested"]))
         assert Decimal(str(group["pnl"])) == pnl
 
-    summary = client.get("/getPortfolioSummary", headers=auth).json()
+    r = client.get("/getPortfolioSummary", headers=auth)
+    assert_places(literals(r), 2, "TotalPortfolio")
+    assert_places(literals(r)["Balance"], 2, "availableBalance")
+    summary = r.json()
     assert summary["Balance"] == {"availableBalance": balance}
     current = Decimal(str(summary["PositionAggregation"]["currentTotal"]))
     assert Decimal(str(summary["TotalPortfolio"])) == Decimal(str(balance)) + current

@@ -1,5 +1,8 @@
 """MarketDataService: GetMarketData (unary) and StreamMarketData (server streaming, fed by the
-streaming engine's latest-value channels, so a slow client gets fresh quotes, not a backlog)."""
+streaming engine's latest-value channels, so a slow client gets fresh quotes, not a backlog).
+
+A stream holds one of the engine's per-user connection slots (shared with WebSocket and SSE), and
+ends with UNAUTHENTICATED when its access token expires or its login session is revoked."""
 
 from __future__ import annotations
 
@@ -12,14 +15,23 @@ import grpc
 import msgspec
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hub.domain.errors import InvalidInput
+from hub.domain.errors import InvalidInput, InvalidToken
 from hub.domain.quotes import Quote
 from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
+from hub.entrypoints.grpc.auth import bearer
 from hub.services.channels import quotes_channel
 from hub.services.market_data import MarketDataService, parse_symbols
 from hub.services.views import QuoteView
-from streaming import Engine, Publication, StreamingError
+from streaming import (
+    AuthenticationFailed,
+    CloseCode,
+    Engine,
+    Principal,
+    Publication,
+    StreamingError,
+    TooManyConnections,
+)
 
 _wire = msgspec.json.Decoder(QuoteView)  # what the feed publishes
 
@@ -90,11 +102,23 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
         unknown = [s for s in symbols if s not in known]
         if unknown:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown symbols: {', '.join(unknown)}")
+        principal = await self._principal(context)
         # One engine subscription per symbol feeds a dict that keeps only the newest
         # publication of each: whatever the client's pace, it is sent the freshest quotes.
         latest: dict[str, Publication] = {}
         wake = asyncio.Event()
         async with AsyncExitStack() as stack:
+            try:
+                ended = await stack.enter_async_context(self._engine.lease(principal))
+            except TooManyConnections:
+                limit = self._engine.limits.max_connections_per_principal
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"too many streams for this user: at most {limit} per server, "
+                    "WebSocket, SSE and gRPC together",
+                )
+                raise  # unreachable: abort raises
+            ended.add_done_callback(lambda _: wake.set())
             pumps: list[asyncio.Task[None]] = []
             for symbol in symbols:
                 subscription = await stack.enter_async_context(
@@ -105,6 +129,11 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
                 while True:
                     await wake.wait()
                     wake.clear()
+                    if ended.done():
+                        code, reason = ended.result()
+                        if code in (CloseCode.TOKEN_EXPIRED, CloseCode.SESSION_REVOKED):
+                            await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+                        return  # the engine is shutting down
                     if not latest:  # every pump ended: the engine is shutting down
                         if all(p.done() for p in pumps):
                             return
@@ -121,6 +150,15 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
                 for pump in pumps:
                     pump.cancel()
                 await asyncio.gather(*pumps, return_exceptions=True)
+
+    async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        # The interceptor verified the token; the engine also knows its expiry, its session and
+        # whether that was revoked.
+        try:
+            return await self._engine.authenticate(bearer(context.invocation_metadata()))
+        except (AuthenticationFailed, InvalidToken) as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc) or "invalid token")
+            raise  # unreachable: abort raises
 
 
 async def _pump(

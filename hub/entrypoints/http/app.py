@@ -35,7 +35,7 @@ from hub.entrypoints.http import (
 )
 from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
 from hub.entrypoints.http.problems import problem
-from hub.entrypoints.http.routing import Operation, to_route
+from hub.entrypoints.http.routing import Operation, arithmetic_problem, to_route
 
 log = structlog.get_logger("hub.http")
 
@@ -99,6 +99,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _arithmetic(request: Request, exc: Exception) -> Response:
+    # The operations map ArithmeticError themselves (routing.to_route); this catches it on the
+    # other routes, so that it is never a 500 (which also drops the keep-alive connection).
+    assert isinstance(exc, ArithmeticError)
+    return arithmetic_problem(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # A bug, never the client's fault: log it whole, tell the client nothing internal.
     log.exception("unhandled error", path=request.url.path, method=request.method)
@@ -140,8 +147,17 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> HubApp:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(HttpMetrics, registry=registry)],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            HTTPException: _http_error,
+            ArithmeticError: _arithmetic,
+            Exception: _unexpected,
+        },
     )
+    # No redirect from /path/ to /path (or back): Starlette builds that Location from the
+    # request's Host header (an injection a cache in front could serve to others), answers
+    # every method with 307 (a client must re-send its body and token), and routes each miss
+    # twice. Every route has one documented spelling, so a miss is a 404 problem like any other.
+    app.router.redirect_slashes = False
     app.state.registry = registry
     app.state.openapi = msgspec.json.encode(openapi.build(ops))
     return app

@@ -22,7 +22,8 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 
 async def register(call: Call) -> RegisterResponse:
     body: RegisterRequest = call.body
-    user, account = await call.hub.auth.register(body.email, body.password, body.name)
+    client = call.request.client.host if call.request.client else "unknown"
+    user, account = await call.hub.auth.register(body.email, body.password, body.name, client)
     return RegisterResponse(UserOut.of(user), AccountView.of(account))
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import msgspec
 
-from hub.domain.errors import InvalidInput
 from hub.domain.instruments import Instrument
+from hub.domain.numeric import parse_int
 from hub.entrypoints.http.routing import Call, Operation, Param, operation
 from hub.services.market_data import MarketData, parse_symbols
 from hub.services.views import QuoteView
@@ -65,9 +65,7 @@ def _limit(call: Call, default: int = 50, maximum: int = 500) -> int:
     raw = call.request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise InvalidInput(f"limit must be a whole number from 1 to {maximum}", field="limit")
-    return int(raw)
+    return parse_int(raw, "limit", minimum=1, maximum=maximum)
 
 
 async def list_instruments(call: Call) -> list[InstrumentOut]:

@@ -86,4 +86,4 @@ class ContainerCollector(Collector):
 _MAX_CHILDREN = 1024
 
 # Counters that go down as well as up are exported as gauges.
-_GAUGES = frozenset({"connections", "subscriptions", "in_flight", "backlog", "lag_ms"})
+_GAUGES = frozenset({"connections", "subscriptions", "in_flight", "backlog", "lag_ms", "tasks"})

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -13,36 +12,50 @@ import msgspec
 from starlette.responses import Response
 
 from hub.domain.errors import InvalidInput, NotFound
+from hub.domain.numeric import parse_int
 from hub.domain.orders import OPEN_STATUSES, OrderStatus, OrderType, Side, SubmitOrder, TimeInForce
-from hub.entrypoints.http.routing import Call, Operation, Param, operation
+from hub.entrypoints.http.decimals import (
+    DecimalText,
+    OptionalDecimalText,
+    absent,
+    decimal_field,
+    optional_decimal_field,
+)
+from hub.entrypoints.http.routing import Call, Operation, Param, header, operation
 from hub.services.market_data import parse_symbols
 from hub.services.trading_ports import OrderQuery
 from hub.services.views import OrderView
 
 MAX_PAGE = 500
+IDEMPOTENCY_KEY = header(
+    "Idempotency-Key",
+    "makes retries safe: the same key with the same body replays the first response",
+)
 
 
 class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Quantities and prices as decimal strings ("10", "189.12"); JSON numbers are accepted."""
+    """Quantities and prices as decimal strings ("10", "189.12"); JSON numbers are accepted.
+    Both are read by the one strict, bounded parser (hub.domain.numeric) in `command()`."""
 
     symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=15)]
     side: Side
     type: OrderType
-    qty: Decimal
+    qty: DecimalText
     time_in_force: TimeInForce = TimeInForce.DAY
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
+    limit_price: OptionalDecimalText = absent()
+    stop_price: OptionalDecimalText = absent()
     client_order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
 
     def command(self) -> SubmitOrder:
+        """The domain command; MalformedNumber or NumberOutOfRange (422) for a bad number."""
         return SubmitOrder(
             symbol=self.symbol.strip().upper(),
             side=self.side,
             type=self.type,
-            qty=self.qty,
+            qty=decimal_field(self.qty, "qty"),
             time_in_force=self.time_in_force,
-            limit_price=self.limit_price,
-            stop_price=self.stop_price,
+            limit_price=optional_decimal_field(self.limit_price, "limit_price"),
+            stop_price=optional_decimal_field(self.stop_price, "stop_price"),
             client_order_id=self.client_order_id,
         )
 
@@ -88,16 +101,26 @@ async def order_events(call: Call) -> list[OrderEventView]:
     return [OrderEventView(e.id, e.type.value, e.at, OrderView.of(e.order)) for e in events]
 
 
+def _instant(raw: str) -> datetime | None:
+    """An RFC 3339 timestamp with its zone, in UTC; None when it is anything else. A naive one
+    cannot be compared with the stored (aware) times, and an offset that moves it past year 1
+    or 9999 cannot be converted: both would otherwise fail deep in the query, as a 500."""
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return value.astimezone(UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
 def _time(params: dict[str, str], name: str) -> datetime | None:
     raw = params.get(name)
     if raw is None:
         return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} must be an RFC 3339 timestamp", field=name) from None
-    if value.tzinfo is None:
-        raise InvalidInput(f"{name} must include a time zone (e.g. Z)", field=name)
+    value = _instant(raw)
+    if value is None:
+        raise InvalidInput(
+            f"{name} must be an RFC 3339 timestamp with a time zone (e.g. Z)", field=name
+        )
     return value
 
 
@@ -106,11 +129,16 @@ def encode_cursor(created_at: datetime, oid: UUID) -> str:
 
 
 def decode_cursor(raw: str) -> tuple[datetime, UUID]:
+    """The position a next_cursor names; InvalidInput (422) for anything this API did not
+    write, including a cursor edited to hold a naive or out-of-range time."""
     try:
         at, _, oid = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), UUID(oid)
+        instant = _instant(at)
+        if instant is not None:
+            return instant, UUID(oid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+        pass
+    raise InvalidInput("cursor is not one this API returned", field="cursor")
 
 
 STATUS_FILTERS = {
@@ -128,10 +156,7 @@ async def list_orders(call: Call) -> OrderPage:
     statuses = (
         STATUS_FILTERS[status] if status in STATUS_FILTERS else frozenset({OrderStatus(status)})
     )
-    raw_limit = params.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
-    limit = int(raw_limit)
+    limit = parse_int(params.get("limit", "50"), "limit", minimum=1, maximum=MAX_PAGE)
     symbol = parse_symbols(params["symbol"])[0] if "symbol" in params else None
     cursor = decode_cursor(params["cursor"]) if "cursor" in params else None
     query = OrderQuery(
@@ -163,7 +188,7 @@ OPERATIONS: list[Operation] = [
         status=202,
         tags=TAGS,
         errors=(400, 401, 403, 413, 422),
-        query=(Param("Idempotency-Key", "header: replays the first response"),),
+        query=(IDEMPOTENCY_KEY,),
     ),
     operation(
         "GET",

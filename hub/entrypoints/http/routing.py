@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.bootstrap import Container
-from hub.domain.errors import DependencyUnavailable, Forbidden, HubError, InvalidToken
+from hub.domain.errors import DependencyUnavailable, Forbidden, HubError, InvalidInput, InvalidToken
+from hub.domain.numeric import MalformedNumber, NumberOutOfRange, parse_int
 from hub.domain.users import Role
 from hub.entrypoints.http.problems import from_hub_error, problem
 from hub.services.tokens import AccessClaims
@@ -43,13 +44,18 @@ Handler = Callable[[Call], Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """A query parameter, declared for the OpenAPI description."""
+    """A query (or, with `where="header"`, header) parameter, declared for OpenAPI."""
 
     name: str
     description: str
     required: bool = False
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
-    where: str = "query"  # or "header"
+    where: Literal["query", "header"] = "query"
+
+
+def header(name: str, description: str) -> Param:
+    """An optional request header, such as Idempotency-Key (a Param defaults to the query)."""
+    return Param(name, description, where="header")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +96,18 @@ def authenticate(request: Request, hub: Container) -> AccessClaims:
 
 
 async def read_body(request: Request, limit: int) -> bytes | Response:
-    """The request body, or a 413 problem once it passes `limit` bytes (checked while reading,
-    so a lying Content-Length cannot get more through)."""
+    """The request body, or a 413 problem once it passes `limit` bytes: at once when the
+    Content-Length says so, else while the chunks arrive (a chunked body has no length, and a
+    lying one cannot get more through), so no more than `limit` bytes is ever held."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return _too_large(limit)
+    if declared is not None:
+        try:
+            parse_int(declared, "Content-Length", minimum=0, maximum=limit)
+        except MalformedNumber:
+            # "²" passes str.isdigit() but not int(): this was a 500.
+            return problem(400, "bad_request", "Content-Length must be ASCII digits")
+        except InvalidInput:
+            return _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -154,6 +167,15 @@ def unreachable(exc: BaseException) -> bool:
     )
 
 
+def arithmetic_problem(request: Request, exc: ArithmeticError) -> Response:
+    """422 for arithmetic that failed on a client's numbers (decimal.InvalidOperation, overflow,
+    division by zero). The edge parser bounds every number so that this should not happen; if a
+    path is ever missed, the client still gets a problem (and the connection stays open) rather
+    than a 500, and the warning says where to add a bound."""
+    log.warning("arithmetic error on input", path=request.url.path, error=repr(exc))
+    return from_hub_error(request, NumberOutOfRange("a number in the request is out of range"))
+
+
 def to_route(op: Operation) -> Route:
     async def endpoint(request: Request) -> Response:
         request.scope["hub.route"] = op.path  # for the metrics middleware
@@ -173,6 +195,8 @@ def to_route(op: Operation) -> Route:
             return encode(op, await op.handler(Call(request, hub, claims, body)))
         except HubError as exc:
             return from_hub_error(request, exc)
+        except ArithmeticError as exc:
+            return arithmetic_problem(request, exc)
         except Exception as exc:
             if not unreachable(exc):
                 raise  # a bug: the app's handler logs it whole and answers 500

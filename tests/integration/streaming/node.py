@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.unit.streaming.support import make_engine, serve
+from tests.unit.streaming.support import eventually, make_engine, serve
 
 
 async def publish(broker_url: str, channel: str, type_: str, count: int) -> None:
@@ -22,6 +22,7 @@ async def publish(broker_url: str, channel: str, type_: str, count: int) -> None
 
 async def serve_forever(broker_url: str) -> None:
     async with make_engine(broker_url) as engine, serve(engine) as address:
+        await eventually(lambda: engine.ready)  # e.g. following revocations upstream
         print("ready", address, flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
@@ -20,14 +21,25 @@ from streaming.direct import DirectWebSocketProtocol
 TOKENS = {"alice-token": "alice", "bob-token": "bob", "carol-token": "carol"}
 
 
+def expiring_token(user: str, *, sid: str = "s1", ttl: float = 3600.0) -> str:
+    """A token FakeAuthorizer accepts for `user` in login session `sid`, valid for `ttl` s."""
+    return f"exp:{user}:{sid}:{time.time() + ttl!r}"
+
+
 class FakeAuthorizer:
-    """Tokens are looked up in TOKENS; "orders" is per user, "secret:*" is forbidden."""
+    """Tokens are looked up in TOKENS (they never expire), or made by `expiring_token`;
+    "orders" is per user, "secret:*" is forbidden."""
 
     async def authenticate(self, token: str) -> Principal:
         user = TOKENS.get(token)
-        if user is None:
-            raise AuthenticationFailed("unknown token")
-        return Principal(user)
+        if user is not None:
+            return Principal(user)
+        if token.startswith("exp:"):
+            _, user, sid, expires_at = token.split(":")
+            if float(expires_at) <= time.time():
+                raise AuthenticationFailed("token expired")
+            return Principal(user, expires_at=float(expires_at), sid=sid)
+        raise AuthenticationFailed("unknown token")
 
     def resolve(self, principal: Principal, channel: str) -> str | None:
         if channel == "orders":
@@ -66,6 +78,7 @@ async def serve_app(
     sndbuf: int | None = None,
     lifespan: Literal["auto", "on", "off"] = "off",
     deflate: bool = False,
+    ws_max_size: int = 16 * 1024 * 1024,
 ) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn in this loop on 127.0.0.1:<free port>; yields
     "host:port".
@@ -85,6 +98,7 @@ async def serve_app(
         log_level="warning",
         ws=WS_PROTOCOL[0],
         ws_per_message_deflate=deflate,
+        ws_max_size=ws_max_size,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

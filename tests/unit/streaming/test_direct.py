@@ -101,6 +101,8 @@ async def test_after_the_client_closes_nothing_is_written_directly(
         await eventually(lambda: engine.stats()["connections"] == 0)
         direct_writes.clear()
         await engine.publish("quotes:AAPL", "quote", {"bid": "2.00"})
+        # Asserting that nothing is written: a bounded wait of 50 ms. A publish reaches a
+        # connected socket within a few loop turns, so a stray write would have happened by then.
         await asyncio.sleep(0.05)
     assert direct_writes == []
 

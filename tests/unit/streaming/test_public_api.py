@@ -22,6 +22,7 @@ EXPECTED = [
     "StreamingError",
     "Subscription",
     "SubscriptionLost",
+    "TooManyConnections",
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 from websockets.asyncio.client import connect
 
@@ -25,10 +24,9 @@ def tiny_socket(address: str) -> socket.socket:
     return sock
 
 
-async def drain_fast(c: Client, out: list[float], seqs: list[int]) -> None:
+async def drain_fast(c: Client, seqs: list[int]) -> None:
     while len(seqs) < COUNT:
         message = await c.expect("event", within=10)
-        out.append(time.monotonic() - message["data"]["t"])
         seqs.append(message["seq"])
 
 
@@ -46,14 +44,11 @@ async def test_slow_reader_is_bounded_closed_and_recovers_everything() -> None:
             await slow.subscribe("events:feed", "quotes:A")
             await fast.subscribe("events:feed", "quotes:A")
 
-            latencies: list[float] = []
             fast_seqs: list[int] = []
-            reader = asyncio.create_task(drain_fast(fast, latencies, fast_seqs))
+            reader = asyncio.create_task(drain_fast(fast, fast_seqs))
             peak = 0
             for i in range(COUNT):
-                await engine.publish(
-                    "events:feed", "event", {"i": i, "t": time.monotonic(), "pad": PAD}
-                )
+                await engine.publish("events:feed", "event", {"i": i, "pad": PAD})
                 await engine.publish("quotes:A", "quote", {"i": i})
                 peak = max([peak, *(s.outbox.pending_bytes for s in engine._sessions)])
                 await asyncio.sleep(0)
@@ -62,10 +57,9 @@ async def test_slow_reader_is_bounded_closed_and_recovers_everything() -> None:
             # The slow connection's memory stayed bounded and it was closed as a slow consumer.
             assert peak <= OUTBOX + 2000
             assert engine.stats()["slow_consumer_closes"] == 1
-            # The fast client got every reliable event, in order, promptly.
+            # The fast client got every reliable event, in order, while the slow one lagged
+            # (how fast it got them is a benchmark's question: benchmarks/fanout.py).
             assert fast_seqs == list(range(1, COUNT + 1))
-            latencies.sort()
-            assert latencies[int(len(latencies) * 0.99)] < 0.5
 
             # The slow client now reads what was buffered, then sees close code 4009.
             closed = await read_until_closed(slow)

@@ -3,6 +3,7 @@ both server paths: direct frame writes (what `hub serve` runs) and plain ASGI se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,9 +53,9 @@ async def test_auth_by_header() -> None:
     async with running() as (_, address), client(address, header=True) as c:
         await c.send({"action": "ping"})
         assert (await c.expect("pong")) == {"type": "pong"}
+        # A later `auth` renews the credentials (the fake tokens never expire).
         await c.send({"action": "auth", "token": "alice-token"})
-        error = await c.expect("error")
-        assert error["code"] == "already_authenticated"
+        assert (await c.expect("authenticated")) == {"type": "authenticated"}
 
 
 async def test_bad_token_closes_4001() -> None:
@@ -237,6 +238,40 @@ async def test_idle_timeout_and_server_ping() -> None:
     async with running(limits=limits) as (_, address), client(address) as c:
         assert (await c.expect("ping"))["type"] == "ping"
         await c.send({"action": "pong"})
+        await closed_with(c, CloseCode.IDLE_TIMEOUT)
+
+
+async def test_a_busy_listener_that_answers_pings_is_not_closed_as_idle() -> None:
+    """Quotes flow to a client that only listens: the server must still ask it for a pong
+    (the idle timeout counts what the client sends), and a client that answers stays open."""
+    limits = Limits(ping_interval=0.1, idle_timeout=0.35)
+    async with running(limits=limits) as (engine, address), client(address) as c:
+        await c.subscribe("quotes:BUSY")
+
+        async def publish() -> None:
+            for i in range(40):  # 1 s of quotes every 25 ms: the server is never silent
+                await engine.publish("quotes:BUSY", "quote", {"n": i})
+                await asyncio.sleep(0.025)
+
+        publisher = asyncio.create_task(publish())
+        pings = 0
+        while not publisher.done():
+            message = await c.next(within=1.0)
+            if message["type"] == "ping":
+                pings += 1
+                await c.send({"action": "pong"})
+        await publisher
+        assert pings >= 3
+        assert engine.stats()["connections"] == 1  # still open after ~3 idle timeouts
+
+
+async def test_a_busy_listener_that_never_answers_is_closed_as_idle() -> None:
+    limits = Limits(ping_interval=0.1, idle_timeout=0.35)
+    async with running(limits=limits) as (engine, address), client(address) as c:
+        await c.subscribe("quotes:BUSY")
+        for i in range(30):
+            await engine.publish("quotes:BUSY", "quote", {"n": i})
+            await asyncio.sleep(0.025)
         await closed_with(c, CloseCode.IDLE_TIMEOUT)
 
 

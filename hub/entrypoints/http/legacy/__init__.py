@@ -47,6 +47,7 @@ from hub.entrypoints.http.legacy.orders import (
     get_order_status,
     submit_order,
 )
+from hub.entrypoints.http.orders import IDEMPOTENCY_KEY
 from hub.entrypoints.http.routing import Operation, Param, operation
 
 __all__ = ["LEGACY_STATUS", "LEGACY_TYPE", "OPERATIONS", "ORDER_TYPE"]
@@ -139,7 +140,7 @@ OPERATIONS: list[Operation] = [
             status=202,
             tags=TAGS,
             errors=(400, 401, 403, 413, 422),
-            query=(Param("Idempotency-Key", "header: replays the first response", where="header"),),
+            query=(IDEMPOTENCY_KEY,),
         )
     ),
     # Before /orders/{order_id}, which would otherwise take "history" for an order id.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -18,6 +17,7 @@ from hub.domain.orders import (
     OrderType,
     Side,
 )
+from hub.entrypoints.http.decimals import DecimalNumber, OptionalDecimalNumber, absent
 from hub.entrypoints.http.problems import MEDIA_TYPE, from_hub_error, problem
 from hub.entrypoints.http.routing import Call, Handler, read_body
 
@@ -63,6 +63,9 @@ STATUS_MESSAGE = {
     OrderStatus.CANCELED: "Order cancelled",
 }
 HISTORY_LIMIT, HISTORY_MAX = 20, 100
+# Pages are counted from 1. A million pages of 100 is far past any account's history (the route
+# reads it all to count it), and the bound keeps the number a plain int before it is used.
+PAGE_MAX = 1_000_000
 _SCAN = 500  # orders read per query while counting a user's history
 
 
@@ -127,11 +130,14 @@ class LegacyPortfolioSummary(msgspec.Struct, rename="pascal"):
 
 
 class LegacyOrderRequest(msgspec.Struct):
+    """Quantity and price as JSON numbers (decimal strings accepted), read by the one strict,
+    bounded parser when the handler builds the command."""
+
     symbol: str
     order_type: str  # MARKET | LIMIT | STOP_LOSS | STOP_LIMIT
     order_side: str  # BUY | SELL
-    quantity: Decimal
-    price: Decimal | None = None
+    quantity: DecimalNumber
+    price: OptionalDecimalNumber = absent()
 
 
 class LegacySubmitted(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -12,7 +12,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.domain.errors import InvalidInput
 from hub.domain.money import to_cents
+from hub.domain.numeric import MalformedNumber, parse_int
 from hub.domain.orders import (
     NotCancelable,
     Order,
@@ -23,6 +25,7 @@ from hub.domain.orders import (
 )
 from hub.domain.portfolio import round_places
 from hub.domain.quotes import Quote
+from hub.entrypoints.http.decimals import decimal_field, optional_decimal_field
 from hub.entrypoints.http.legacy._common import (
     _SCAN,
     HISTORY_LIMIT,
@@ -32,6 +35,7 @@ from hub.entrypoints.http.legacy._common import (
     LEGACY_TYPE,
     ORDER_SIDE,
     ORDER_TYPE,
+    PAGE_MAX,
     STATUS_MESSAGE,
     LegacyCancel,
     LegacyHistory,
@@ -63,21 +67,28 @@ def _command(call: Call, body: LegacyOrderRequest) -> SubmitOrder | Response:
         return invalid(f"invalid order_type: {body.order_type}")
     if body.order_side not in ORDER_SIDE:
         return invalid(f"invalid order_side: {body.order_side}")
-    if not (body.quantity.is_finite() and body.quantity > 0):
+    try:
+        quantity = decimal_field(body.quantity, "quantity")
+        price = optional_decimal_field(body.price, "price")
+    except MalformedNumber as exc:
+        # Not a number at all is a body the original could not use: 400, as for wrong types.
+        # NumberOutOfRange goes on to _order_route: 422, as Hub's other pre-trade rules.
+        return bad_request(call.request, "validation_error", "Validation Error", exc.detail)
+    if quantity <= 0:
         return invalid("quantity must be greater than 0")
-    kind, price = ORDER_TYPE[body.order_type], body.price
+    kind = ORDER_TYPE[body.order_type]
     if kind is OrderType.MARKET and price is not None:
         return invalid("price must not be set for MARKET orders")
     if kind is not OrderType.MARKET and price is None:
         return invalid(f"price is required for {body.order_type} orders")
-    if price is not None and not (price.is_finite() and price > 0):
+    if price is not None and price <= 0:
         return invalid("price must be greater than 0")
     # The original executed STOP_LIMIT as LIMIT with one price: it is both the stop and the limit.
     return SubmitOrder(
         symbol=symbol,
         side=ORDER_SIDE[body.order_side],
         type=kind,
-        qty=body.quantity,
+        qty=quantity,
         limit_price=price if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
         stop_price=price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
     )
@@ -194,16 +205,14 @@ async def cancel_order(call: Call) -> Response | LegacyCancel:
     return LegacyCancel(view.id, LEGACY_STATUS[status], STATUS_MESSAGE[status], view.updated_at)
 
 
-def _page_param(request: Request, name: str, default: int, maximum: int | None) -> int | Response:
+def _page_param(request: Request, name: str, default: int, maximum: int) -> int | Response:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    value = int(raw) if raw.isdigit() else 0
-    if value < 1 or (maximum is not None and value > maximum):
-        bound = f"from 1 to {maximum}" if maximum is not None else "of at least 1"
-        message = f"{name} must be a whole number {bound}"
-        return bad_request(request, "validation_error", "Validation Error", message)
-    return value
+    try:
+        return parse_int(raw, name, minimum=1, maximum=maximum)
+    except InvalidInput as exc:
+        return bad_request(request, "validation_error", "Validation Error", exc.detail)
 
 
 async def _all_orders(call: Call) -> list[Order]:
@@ -228,7 +237,7 @@ async def _all_orders(call: Call) -> list[Order]:
 
 
 async def get_order_history(call: Call) -> Response:
-    page = _page_param(call.request, "page", 1, None)
+    page = _page_param(call.request, "page", 1, PAGE_MAX)
     if isinstance(page, Response):
         return page
     limit = _page_param(call.request, "limit", HISTORY_LIMIT, HISTORY_MAX)
