@@ -25,6 +25,7 @@ def client(schema_url: str, redis_url: str) -> Iterator[TestClient]:
         redis_url=redis_url,
         jwt_secret=SECRET,
         login_limit_per_client=1000,
+        register_limit_per_client=1000,
     )
     with TestClient(create_app(settings)) as client:
         yield client

@@ -109,6 +109,7 @@ def client(
         worker_in_process=True,
         feed_quotes_per_second=200,
         login_limit_per_client=1000,
+        register_limit_per_client=1000,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -159,6 +160,7 @@ def test_a_worker_killed_mid_order_loses_nothing_and_fills_once(
         "HUB_FEED_IN_PROCESS": "true",
         "HUB_FEED_QPS": "200",
         "HUB_LOGIN_LIMIT_PER_CLIENT": "1000",
+        "HUB_REGISTER_LIMIT_PER_CLIENT": "1000",
         "HUB_WORKER_PREFETCH": "50",
     }
 

@@ -122,6 +122,7 @@ def hub_env(database_url: str, redis_url: str, amqp_url: str, amqp_prefix: str) 
         "HUB_AMQP_PREFIX": amqp_prefix,
         "HUB_JWT_SECRET": SECRET,
         "HUB_LOGIN_LIMIT_PER_CLIENT": "1000",
+        "HUB_REGISTER_LIMIT_PER_CLIENT": "1000",
     }
 
 

@@ -26,6 +26,7 @@ def desk(schema_url: str, redis_url: str, amqp_url: str, amqp_prefix: str) -> It
         worker_in_process=True,
         retry_delays=(0.2, 0.5),
         login_limit_per_client=1000,
+        register_limit_per_client=1000,
     )
     with TestClient(create_app(settings)) as client:
         yield Desk(client)

@@ -14,7 +14,9 @@ from tests.http_suite import HttpContract, assert_problem, signup
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(login_limit_per_client=1000))) as client:
+    with TestClient(
+        create_app(Settings(login_limit_per_client=1000, register_limit_per_client=1000))
+    ) as client:
         yield client
 
 

@@ -14,7 +14,9 @@ from tests.orders_suite import Desk, OrdersContract
 
 @pytest.fixture
 def desk() -> Iterator[Desk]:
-    settings = Settings(feed_in_process=False, login_limit_per_client=1000)
+    settings = Settings(
+        feed_in_process=False, login_limit_per_client=1000, register_limit_per_client=1000
+    )
     with TestClient(create_app(settings)) as client:
         yield Desk(client)
 

@@ -66,7 +66,9 @@ class Hub:
 
 @contextlib.asynccontextmanager
 async def hub(ttl: int = 900) -> AsyncIterator[Hub]:
-    settings = Settings(access_token_ttl_s=ttl, login_limit_per_client=1000)
+    settings = Settings(
+        access_token_ttl_s=ttl, login_limit_per_client=1000, register_limit_per_client=1000
+    )
     app = create_app(settings)
     async with (
         serve_app(app, lifespan="on") as address,

@@ -26,7 +26,13 @@ class TestMemoryWatchlists(WatchlistRepositoryContract):
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(feed_in_process=False, login_limit_per_client=1000))) as c:
+    with TestClient(
+        create_app(
+            Settings(
+                feed_in_process=False, login_limit_per_client=1000, register_limit_per_client=1000
+            )
+        )
+    ) as c:
         yield c
 
 
