@@ -193,30 +193,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for k, e in enumerate(emails)
             ]
             duration = args.minutes * 60
-            loads = [
-                asyncio.create_task(
+
+            def cycle(requests: list[bytes], rate: float, connections: int) -> Any:
+                return asyncio.create_task(
                     _common.open_loop(
                         hub.host,
                         hub.port,
-                        lambda i: orders[i % len(orders)],
-                        rate=args.orders_per_s,
+                        lambda i: requests[i % len(requests)],
+                        rate=rate,
                         duration=duration,
                         warmup=0,
-                        connections=32,
+                        connections=connections,
                     )
-                ),
-                asyncio.create_task(
-                    _common.open_loop(
-                        hub.host,
-                        hub.port,
-                        lambda i: logins[i % len(logins)],
-                        rate=args.logins_per_s,
-                        duration=duration,
-                        warmup=0,
-                        connections=4,
-                    )
-                ),
-            ]
+                )
+
+            loads = [cycle(orders, args.orders_per_s, 32), cycle(logins, args.logins_per_s, 4)]
             rows = []
             try:
                 start = time.monotonic()

@@ -21,8 +21,8 @@ from hub.adapters.postgres.trading import (
     ORDER_FIELDS,
     ORDER_TYPES,
     order_values,
+    to_account,
 )
-from hub.domain.accounts import Account
 from hub.domain.orders import Side
 from hub.domain.positions import Position
 from hub.services.trading_ports import (
@@ -94,14 +94,7 @@ class PostgresOrderDesk:
         row = await self._pool.fetchrow(_SNAPSHOT, user_id, symbol, key)
         if row is None:
             return SubmitSnapshot(None, None, None)
-        account = Account(
-            id=row["id"],
-            user_id=row["user_id"],
-            cash=row["cash"],
-            reserved_cash=row["reserved_cash"],
-            currency=row["currency"],
-            created_at=row["created_at"],
-        )
+        account = to_account(row)
         position = None
         if row["qty"] is not None:
             position = Position(

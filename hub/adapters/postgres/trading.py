@@ -81,6 +81,11 @@ def to_position(row: asyncpg.Record) -> Position:
     return Position(**{k: row[k] for k in Position.__struct_fields__})
 
 
+def to_account(row: asyncpg.Record) -> Account:
+    """The account columns of a row that may carry others (a joined read)."""
+    return Account(**{k: row[k] for k in Account.__struct_fields__})
+
+
 class PostgresUnitOfWork:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -364,14 +369,7 @@ class PostgresTradingReader:
         row = await self._pool.fetchrow(_HOLDINGS, user_id)
         if row is None:
             return None
-        account = Account(
-            id=row["id"],
-            user_id=row["user_id"],
-            cash=row["cash"],
-            reserved_cash=row["reserved_cash"],
-            currency=row["currency"],
-            created_at=row["created_at"],
-        )
+        account = to_account(row)
         positions = tuple(
             Position(
                 account_id=account.id,
