@@ -341,3 +341,34 @@ def test_logged_out_page_and_config(page: Page, server: RunningServer) -> None:
     page.get_by_label("Password").fill("Wrong-password-1!")
     page.get_by_label("Password").press("Enter")
     expect(page.locator("#login-error")).to_contain_text("incorrect")
+
+
+def test_the_socket_renews_its_token_in_band(page: Page) -> None:
+    """With 4 s access tokens, hubclient.js refreshes the token and sends it on the open socket
+    before it expires: the same WebSocket stays open past several expiries (no 4003 close, no
+    reconnect) and quotes keep arriving on it."""
+    sockets: list[Any] = []
+    frames: list[str] = []
+    closed: list[bool] = []
+
+    def on_socket(ws: Any) -> None:
+        sockets.append(ws)
+        ws.on("framereceived", lambda payload: frames.append(str(payload)))
+        ws.on("close", lambda _: closed.append(True))
+
+    with hub_serve({"HUB_ACCESS_TOKEN_TTL": "4"}) as short:
+        page.on("websocket", on_socket)
+        log_in(page, short.url)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+        # Three token lifetimes, polled rather than slept through.
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and sum('"authenticated"' in f for f in frames) < 3:
+            page.wait_for_timeout(250)
+        renewals = sum('"authenticated"' in f for f in frames)
+        assert renewals >= 3, f"only {renewals} in-band renewals in 12 s of 4 s tokens"
+        assert len(sockets) == 1 and not closed, "the socket was closed or replaced"
+        quotes_before = sum('"quote"' in f for f in frames)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sum('"quote"' in f for f in frames) == quotes_before:
+            page.wait_for_timeout(100)
+        assert sum('"quote"' in f for f in frames) > quotes_before
