@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import psutil
@@ -144,9 +144,10 @@ def serve_socketio(port: int, seed: int) -> None:
 
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
 
-    @sio.event
     async def connect(sid: str, environ: dict[str, Any]) -> None:
         await sio.enter_room(sid, CHANNEL)
+
+    sio.on("connect", connect)  # what `@sio.event` does, minus the untyped decorator
 
     tasks: set[asyncio.Task[None]] = set()
 
@@ -191,7 +192,7 @@ def serve_starlette(port: int, seed: int) -> None:
     run_uvicorn(Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan), port)
 
 
-def run_uvicorn(app: Any, port: int, lifespan: str = "on") -> None:
+def run_uvicorn(app: Any, port: int, lifespan: Literal["auto", "on", "off"] = "on") -> None:
     import uvicorn
 
     # Without deflate, as `hub serve` runs by default (HUB_WS_DEFLATE); the clients offer it.

@@ -185,7 +185,8 @@ class WsLoad:
 
 
 def cpu_pct(stats: dict[str, Any]) -> float:
-    return round(100 * float(stats["cpu_user_s"] + stats["cpu_sys_s"]) / stats["interval_s"], 1)
+    busy = float(stats["cpu_user_s"] + stats["cpu_sys_s"])
+    return round(100 * busy / float(stats["interval_s"]), 1)
 
 
 # --- the servers --------------------------------------------------------------------------------

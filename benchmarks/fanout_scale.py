@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,11 @@ def serve_market(port: int, seed: int, http: bool = True) -> None:
                 if words and words[0] == b"rate":
                     rate, start, sent = float(words[1]), time.monotonic(), 0
                 elif words and words[0] == b"stats":
-                    stats = {**engine.stats(), "published": published, "failures": failures}
+                    stats: dict[str, float] = {
+                        **engine.stats(),
+                        "published": published,
+                        "failures": failures,
+                    }
                     stats["t"] = time.monotonic()
                     print(json.dumps(stats), flush=True)
             os._exit(0)
@@ -160,7 +165,7 @@ def serve_market(port: int, seed: int, http: bool = True) -> None:
         asyncio.run(publish_only())
 
 
-SERVERS = {
+SERVERS: dict[str, Callable[[int, int], None]] = {
     "hub": fanout.serve_hub,
     "starlette": fanout.serve_starlette,
     "hub-market": serve_market,
@@ -248,53 +253,61 @@ class Tally:
         self.latencies: list[float] = []
 
 
+class Client(fanout.WsClient):
+    """fanout's client plus this benchmark's per-client state (set in connect_many)."""
+
+    got: int  # quotes received
+    pending: int  # `subscribed` replies still expected
+    index: int  # position in the connection order
+
+
 def hub_handler(tally: Tally, subscribe: Any) -> Any:
     """subscribe(client) -> (frame, n_channels); the client is ready after n `subscribed`."""
 
-    def on_text(client: fanout.WsClient, payload: bytes) -> None:
+    def on_text(client: Client, payload: bytes) -> None:
         now = time.time()
         for message in _hub.decode(payload):
             kind = message.type
             if kind == "quote" and message.data is not None:
-                client.got += 1  # type: ignore[attr-defined]
+                client.got += 1
                 if tally.recording:
                     tally.count += 1
                     tally.latencies.append(now - message.data.t)
             elif kind == "connected":
-                frame, client.pending = subscribe(client)  # type: ignore[attr-defined]
+                frame, client.pending = subscribe(client)
                 client.send(frame)
             elif kind == "subscribed":
-                client.pending -= 1  # type: ignore[attr-defined]
-                if client.pending == 0 and not client.ready.done():  # type: ignore[attr-defined]
+                client.pending -= 1
+                if client.pending == 0 and not client.ready.done():
                     client.ready.set_result(None)
 
     return on_text
 
 
-def one_channel(client: fanout.WsClient) -> tuple[bytes, int]:
+def one_channel(client: Client) -> tuple[bytes, int]:
     return b'{"action":"subscribe","channels":["quotes:AAPL"]}', 1
 
 
-def plain_handler(client: fanout.WsClient, payload: bytes) -> None:
-    client.got += 1  # type: ignore[attr-defined]
+def plain_handler(client: Client, payload: bytes) -> None:
+    client.got += 1
 
 
 async def connect_many(
     server: Server, n: int, on_text: Any, sources: int, concurrency: int = 200
-) -> tuple[list[fanout.WsClient], list[str]]:
+) -> tuple[list[Client], list[str]]:
     """Open n connections, spread over `sources` loopback source addresses."""
     loop = asyncio.get_running_loop()
     hub = server.name.startswith("hub")
     headers = {"Authorization": "Bearer bench"} if hub else {}
     gate = asyncio.Semaphore(concurrency)
-    clients: list[fanout.WsClient] = []
+    clients: list[Client] = []
     errors: list[str] = []
 
     async def one(i: int) -> None:
         async with gate:
-            client = fanout.WsClient("/ws", headers, on_text, ready_on_open=not hub)
-            client.got = 0  # type: ignore[attr-defined]
-            client.index = i  # type: ignore[attr-defined]
+            client = Client("/ws", headers, on_text, ready_on_open=not hub)
+            client.got = 0
+            client.index = i
             source = f"127.0.0.{1 + i % sources}"
             try:
                 await loop.create_connection(
@@ -313,7 +326,7 @@ async def connect_many(
     return clients, errors
 
 
-def close_all(clients: list[fanout.WsClient]) -> None:
+def close_all(clients: list[Client]) -> None:
     for client in clients:
         if client.transport is not None:
             client.transport.close()
@@ -392,8 +405,8 @@ async def run_hold(args: argparse.Namespace, limit: int) -> dict[str, Any]:
         await asyncio.sleep(3.0)
         await server.command("rate 0")
         await asyncio.sleep(2.0)
-        reached = sum(1 for c in alive if c.got > 0)  # type: ignore[attr-defined]
-        received = [c.got for c in alive]  # type: ignore[attr-defined]
+        reached = sum(1 for c in alive if c.got > 0)
+        received = [c.got for c in alive]
         result = {
             "requested": args.clients,
             "attempted": n,
@@ -450,7 +463,7 @@ async def clean_redis() -> int:
 
 
 async def run_market(args: argparse.Namespace) -> dict[str, Any]:
-    runs = []
+    runs: list[dict[str, Any]] = []
     for run in range(args.runs):
         await clean_redis()
         subscriptions = zipf_subscriptions(args.clients, args.seed + run)
@@ -463,11 +476,11 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
             publisher = await start_server("publisher", args.seed + run)
         tally = Tally()
 
-        def subscribe(client: fanout.WsClient, subs: list[list[str]] = subscriptions) -> Any:
-            channels = subs[client.index]  # type: ignore[attr-defined]
+        def subscribe(client: Client, subs: list[list[str]] = subscriptions) -> Any:
+            channels = subs[client.index]
             return msgspec.json.encode({"action": "subscribe", "channels": channels}), len(channels)
 
-        steps = []
+        steps: list[dict[str, Any]] = []
         try:
             clients, errors = await connect_many(
                 server, args.clients, hub_handler(tally, subscribe), 1, concurrency=50
@@ -491,7 +504,7 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(1.0)
 
                 def per_s(key: str, a: dict[str, Any] = st0, b: dict[str, Any] = st1) -> float:
-                    return (b[key] - a[key]) / elapsed  # noqa: B023
+                    return float((b[key] - a[key]) / elapsed)  # noqa: B023
 
                 published = per_s("published")
                 offered = per_s("deliveries")  # handed to an outbox

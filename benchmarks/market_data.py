@@ -70,6 +70,7 @@ from _common import (
 REDIS_DB = 11
 ADMIN_EMAIL = "bench-admin@example.com"
 CANDIDATES = ("hub-hit", "hub-miss", "peer-memory", "peer-redis")
+PACKAGES: tuple[str, ...]
 PACKAGES = ("starlette", "uvicorn", "uvloop", "httptools", "msgspec", "redis", "asyncpg")
 PACKAGES += ("grpcio", "protobuf", "PyJWT", "psutil")
 
@@ -121,6 +122,7 @@ def serve_peer(name: str, port: int, bodies_file: str, redis_url: str) -> None:
         symbol = request.query_params.get("symbols", "").upper()
         (raw_instrument,) = await redis.mget([f"market_data:{symbol}"])
         (raw_quote,) = await redis.mget([f"hub:quote:{symbol}"])
+        assert raw_instrument is not None  # the run warms the cache first
         i = decode(raw_instrument)
         item = {k: i[k] for k in ("symbol", "name", "category", "currency")}
         item["quote"] = decode(raw_quote) if raw_quote else None

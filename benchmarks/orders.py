@@ -86,6 +86,7 @@ from _plot import plot_orders
 REDIS_DB = 12
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "KO")
 CANDIDATES = ("services-1w", "services-2w", "services-inproc", "embedded", "peer-insert")
+PACKAGES: tuple[str, ...]
 PACKAGES = ("starlette", "uvicorn", "uvloop", "httptools", "msgspec", "redis", "asyncpg")
 PACKAGES += ("aio-pika", "aiormq", "websockets", "PyJWT", "psutil")
 TARGETS = {"end_to_end_per_s": 1000, "submit_p99_ms": 20, "submit_to_socket_p99_ms": 100}
@@ -441,7 +442,7 @@ async def start_candidate(
             yield hub
     else:
         workers = 2 if name == "services-2w" else 1
-        env = services_env(schema_url, REDIS_DB, **common)
+        env = services_env(schema_url, REDIS_DB, amqp=True, **common)
         async with run_hub(env, workers=workers, feed=True, migrate=True) as hub:
             yield hub
 

@@ -82,6 +82,7 @@ from _common import (
 # 11 market_data, 12 orders, 13 fanout_real, 14 fanout_scale, 15 the test suite.
 REDIS_DB = 10
 PROFILES = RESULTS / "profiles" / "reads"
+PACKAGES: tuple[str, ...]
 PACKAGES = ("starlette", "uvicorn", "uvloop", "httptools", "msgspec", "redis", "asyncpg")
 PACKAGES += ("aio-pika", "PyJWT", "psutil", "prometheus-client", "py-spy", "matplotlib")
 PEER = "peer"
@@ -792,7 +793,7 @@ async def main(args: argparse.Namespace) -> None:
     env: dict[str, str] = {}
     try:
         async with fresh_schema() as schema_url:
-            env = services_env(schema_url, REDIS_DB, **HUB_SETTINGS)
+            env = services_env(schema_url, REDIS_DB, amqp=True, **HUB_SETTINGS)
             async with run_hub(env, workers=1, feed=True, migrate=True) as hub:
                 t0 = time.perf_counter()
                 emails = [

@@ -99,7 +99,7 @@ def slope_per_min(rows: list[dict[str, Any]], key: str) -> float | None:
     if len(points) < 3:
         return None
     t0 = points[0][0]
-    xs = [(t - t0) / 60 for t, _ in points]
+    xs: list[float] = [(t - t0) / 60 for t, _ in points]
     ys = [float(v) for _, v in points]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)

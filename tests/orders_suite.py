@@ -96,7 +96,7 @@ class OrdersContract:
         assert account["cash"] == "98999.80"
         assert account["reserved_cash"] == "0.00"
         positions = desk.client.get("/api/v1/positions", headers=auth).json()
-        assert [(p["symbol"], Decimal(p["qty"])) for p in positions] == [("AAPL", 10)]
+        assert [(p["symbol"], Decimal(p["qty"])) for p in positions] == [("AAPL", Decimal(10))]
         events = desk.client.get(f"/api/v1/orders/{order['id']}/events", headers=auth).json()
         assert [e["type"] for e in events] == ["new", "accepted", "fill"]
 

@@ -380,7 +380,7 @@ class OrderDeskContract:
         )
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
         assert snap.position is not None
-        assert (snap.position.qty, snap.position.reserved_qty) == (5, 5)
+        assert (snap.position.qty, snap.position.reserved_qty) == (Decimal(5), Decimal(5))
 
     async def test_place_conflicts(self, stores: Stores) -> None:
         assert await stores.desk.place(placement(make_order(stores.account, cid="c1"), key="k"))

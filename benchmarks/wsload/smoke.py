@@ -27,8 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
 
 HERE = Path(__file__).resolve().parent
 BUILD = ["cc", "-O2", "-Wall", "-Wextra", "-o", "wsload", "wsload.c", "-lz"]
@@ -95,21 +102,25 @@ class WsLoad:
         return self
 
     async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
         while line := await self.proc.stderr.readline():
             self.stderr.append(line.decode().rstrip())
 
-    async def event(self, wait_s: float = 30) -> dict:
+    async def event(self, wait_s: float = 30) -> dict[str, Any]:
+        assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), wait_s)
         if not line:
             raise RuntimeError("wsload exited: " + "\n".join(self.stderr[-5:]))
-        return json.loads(line)
+        ev: dict[str, Any] = json.loads(line)
+        return ev
 
-    async def ready(self, wait_s: float = 30) -> dict:
+    async def ready(self, wait_s: float = 30) -> dict[str, Any]:
         ev = await self.event(wait_s)
         assert ev["event"] == "ready", ev
         return ev
 
-    async def stats(self) -> dict:
+    async def stats(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
         self.proc.stdin.write(b"stats\n")
         await self.proc.stdin.drain()
         ev = await self.event(10)
@@ -118,6 +129,7 @@ class WsLoad:
 
     async def __aexit__(self, *exc: object) -> None:
         if self.proc.returncode is None:
+            assert self.proc.stdin is not None
             self.proc.stdin.write(b"quit\n")
             await self.proc.stdin.drain()
             try:
@@ -142,14 +154,16 @@ class QuoteServer:
     """auth + subscribe in, one frame with "subscribed" twice out, then a quote
     broadcast every 10 ms to every subscribed connection."""
 
-    def __init__(self, make_quote=quote_iso, **serve_kw) -> None:
+    # serve_kw: keyword arguments for websockets' serve(), which has no typed kwargs bundle.
+    def __init__(self, make_quote: Callable[[], str] = quote_iso, **serve_kw: Any) -> None:
         self.make_quote = make_quote
         self.serve_kw = serve_kw
-        self.clients: set = set()
+        self.clients: set[ServerConnection] = set()
         self.bad_requests = 0
 
-    async def handler(self, ws) -> None:
+    async def handler(self, ws: ServerConnection) -> None:
         first, second = await ws.recv(), await ws.recv()
+        assert ws.request is not None  # set by the handshake, before the handler runs
         if (first, second) != (AUTH, SUBSCRIBE) or ws.request.headers.get("X-Smoke") != "1":
             self.bad_requests += 1
         await ws.send(SUBSCRIBED)
@@ -198,7 +212,12 @@ def quote_args(*more: str) -> list[str]:
 
 
 async def run_quotes(
-    exe: str, title: str, make_quote, compression, args: list[str], deflate_expected: int | None
+    exe: str,
+    title: str,
+    make_quote: Callable[[], str],
+    compression: str | None,
+    args: list[str],
+    deflate_expected: int | None,
 ) -> None:
     print(title, flush=True)
     length = len(make_quote())
@@ -284,7 +303,7 @@ async def case_formats(exe: str) -> None:
 
     n_variants = len(timestamp_variants(time.time()))
 
-    async def handler(ws) -> None:
+    async def handler(ws: ServerConnection) -> None:
         from websockets.exceptions import ConnectionClosed
 
         try:
@@ -318,9 +337,9 @@ async def case_ping(exe: str) -> None:
     print("4. server pings every 0.2 s, closes without pong after 0.5 s", flush=True)
     from websockets.asyncio.server import serve
 
-    conns: set = set()
+    conns: set[ServerConnection] = set()
 
-    async def handler(ws) -> None:
+    async def handler(ws: ServerConnection) -> None:
         conns.add(ws)
         await ws.wait_closed()
 
@@ -352,14 +371,14 @@ async def case_403(exe: str) -> None:
 
     seen = 0
 
-    def process_request(connection, request):
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
         nonlocal seen
         seen += 1
         if seen % 3 == 0:
             return connection.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
         return None
 
-    async def handler(ws) -> None:
+    async def handler(ws: ServerConnection) -> None:
         await ws.wait_closed()
 
     async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
@@ -390,7 +409,7 @@ async def case_fragments(exe: str) -> None:
     arrived = asyncio.Event()
     count = 0
 
-    async def handler(ws) -> None:
+    async def handler(ws: ServerConnection) -> None:
         nonlocal count
         count += 1
         if count == n_clients:
@@ -416,7 +435,7 @@ async def case_fragments(exe: str) -> None:
                 str(r["deflate_accepted"]),
             )
             deadline = time.monotonic() + 10
-            codes: dict = {}
+            codes: dict[str, int] = {}
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.3)
                 s = await wl.stats()
@@ -442,7 +461,7 @@ async def case_big_sends(exe: str) -> None:
     texts = [f"{i:02d}" + "x" * 100_000 for i in range(18)]
     good = 0
 
-    async def handler(ws) -> None:
+    async def handler(ws: ServerConnection) -> None:
         nonlocal good
         got = [await ws.recv() for _ in texts]
         good += got == texts
@@ -475,7 +494,7 @@ async def case_uvicorn(exe: str, ws_impl: str) -> None:
     connected = 0
     all_in = asyncio.Event()
 
-    async def endpoint(ws) -> None:
+    async def endpoint(ws: WebSocket) -> None:
         nonlocal connected
         await ws.accept()
         connected += 1
@@ -555,10 +574,11 @@ def raw_server(rate: float) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-    conns: set = set()
+    conns: set[asyncio.Transport] = set()
 
     class Proto(asyncio.Protocol):
-        def connection_made(self, transport) -> None:
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
             self.t, self.buf, self.open = transport, b"", False
 
         def data_received(self, data: bytes) -> None:
@@ -580,15 +600,20 @@ def raw_server(rate: float) -> None:
             self.open = True
             conns.add(self.t)
 
-        def connection_lost(self, exc) -> None:
+        def connection_lost(self, exc: Exception | None) -> None:
             conns.discard(self.t)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(Proto, "127.0.0.1", 0, backlog=4096)
         print(server.sockets[0].getsockname()[1], flush=True)
-        stop = loop.create_future()
-        loop.add_reader(0, lambda: stop.done() or stop.set_result(None))
+        stop: asyncio.Future[None] = loop.create_future()
+
+        def on_stdin() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        loop.add_reader(0, on_stdin)
         seq, nxt = 0, time.monotonic()
         while not stop.done():
             nxt += 1 / rate
@@ -626,6 +651,7 @@ async def case_throughput(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+    assert srv.stdin is not None and srv.stdout is not None
     port = int(await srv.stdout.readline())
     try:
         async with WsLoad(exe, port, clients, "--sources", "4", "--concurrency", "256") as wl:

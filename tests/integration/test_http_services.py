@@ -56,7 +56,7 @@ def test_a_prefix_in_the_redis_url_isolates_the_fan_out(schema_url: str, redis_u
             while client.get("/readyz").status_code != 200:  # the pub/sub link is connecting
                 assert time.monotonic() < deadline, client.get("/readyz").text
                 time.sleep(0.05)
-            channels: list[bytes] = []
+            channels: list[bytes | str] = []
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not channels:
                 channels = probe.pubsub_channels(f"{prefix}*")  # the quote mirror's channels

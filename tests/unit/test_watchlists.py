@@ -126,8 +126,8 @@ def test_other_users_watchlists_do_not_exist(client: TestClient) -> None:
         ("PUT", "/symbols/AAPL"),
         ("DELETE", "/symbols/AAPL"),
     ):
-        kw = {"json": {"name": "stolen"}} if method == "PATCH" else {}
-        r = client.request(method, f"/api/v1/watchlists/{wid}{path}", headers=mallory, **kw)
+        body = {"name": "stolen"} if method == "PATCH" else None
+        r = client.request(method, f"/api/v1/watchlists/{wid}{path}", headers=mallory, json=body)
         assert_problem(r, 404, "not_found")
     assert client.get(f"/api/v1/watchlists/{wid}", headers=alice).json()["name"] == "My watchlist"
 

@@ -177,7 +177,11 @@ class Client:
         if since:
             body["since"] = since
         await self.send(body)
-        return [await self.expect("subscribed", lambda m, c=c: m["channel"] == c) for c in channels]
+        return [await self.expect("subscribed", _channel_is(c)) for c in channels]
+
+
+def _channel_is(channel: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: m["channel"] == channel
 
 
 async def read_until_closed(c: Client) -> ConnectionClosed:
