@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
-from starlette.routing import Route, WebSocketRoute
 
 from hub._background import background
 from hub._persistence import Ports, StartupError, open_persistence, open_redis
@@ -22,11 +21,11 @@ from hub.adapters.memory.queue import MemoryWorkQueue
 from hub.adapters.passwords import Argon2Hasher
 from hub.adapters.seed import seed_instruments
 from hub.adapters.simulator import Simulator
+from hub.adapters.streaming_auth import JwtAuthorizer, kind_of
 from hub.config import Mode, Settings
 from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
 from hub.domain.users import User
-from hub.entrypoints.live import JwtAuthorizer, kind_of, sse_problem
 from hub.services.admission import Admission
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
 from hub.services.execution import OrderProcessor
@@ -64,8 +63,6 @@ class Container:
     orders: OrderService
     watchlists: WatchlistService
     engine: Engine
-    ws_route: WebSocketRoute
-    sse_route: Route
     symbols: set[str]
     relay: OutboxRelay
     admission: Admission
@@ -191,8 +188,6 @@ async def bootstrap(
             orders=orders,
             watchlists=watchlists,
             engine=engine,
-            ws_route=engine.websocket_route("/ws"),
-            sse_route=engine.sse_route("/sse", problem=sse_problem),
             symbols=symbols,
             relay=relay,
             admission=admission,

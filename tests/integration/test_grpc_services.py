@@ -29,6 +29,7 @@ import pytest
 from redis.asyncio import Redis
 
 from hub.adapters.redis_market import RedisQuotes
+from hub.adapters.streaming_auth import kind_of
 from hub.bootstrap import Container
 from hub.config import Settings
 from hub.domain.quotes import Quote
@@ -37,7 +38,6 @@ from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc.client import MarketDataClient
 from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http.app import create_app
-from hub.entrypoints.live import kind_of
 from hub.services.feed import FeedService, QuoteListener
 from hub.services.tokens import AccessTokens
 from streaming import Engine

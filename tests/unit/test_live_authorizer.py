@@ -1,5 +1,5 @@
-"""The streaming JWT authorizer hub gives the engine (hub/entrypoints/live.py): who a socket is,
-and which channels that user may read."""
+"""The streaming JWT authorizer hub gives the engine (hub/adapters/streaming_auth.py): who a
+socket is, and which channels that user may read."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from hub.adapters.streaming_auth import JwtAuthorizer, kind_of
 from hub.domain.users import Role
-from hub.entrypoints.live import JwtAuthorizer, kind_of
 from hub.services.tokens import AccessTokens
 from streaming import AuthenticationFailed, ChannelKind, Engine, Limits, Principal
 from tests.unit.streaming.support import client, serve

@@ -19,13 +19,13 @@ import httpx
 import jwt
 import pytest
 
+from hub.adapters.streaming_auth import JwtAuthorizer
 from hub.bootstrap import DEMO_EMAIL, DEMO_PASSWORD, Container
 from hub.config import Settings
 from hub.domain.users import Role
 from hub.entrypoints.grpc.client import MarketDataClient
 from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http.app import create_app
-from hub.entrypoints.live import JwtAuthorizer
 from hub.services.tokens import AccessTokens
 from streaming import CloseCode
 from tests.http_suite import PASSWORD

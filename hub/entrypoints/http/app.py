@@ -34,7 +34,7 @@ from hub.entrypoints.http import (
     watchlists,
 )
 from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
-from hub.entrypoints.http.problems import problem
+from hub.entrypoints.http.problems import problem, sse_problem
 from hub.entrypoints.http.routing import Operation, arithmetic_problem, to_route
 
 log = structlog.get_logger("hub.http")
@@ -62,7 +62,7 @@ class _Live:
         self._attribute = attribute
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = getattr(scope["app"].state.hub, self._attribute)
+        route = getattr(scope["app"].state, self._attribute)
         await route.handle(scope, receive, send)
 
 
@@ -78,7 +78,7 @@ class HubApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self
-            await self.state.hub.ws_route.handle(scope, receive, send)
+            await self.state.ws_route.handle(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -126,6 +126,8 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> HubApp:
                     grpc_server(container, settings.host, settings.grpc_port)
                 )
             app.state.hub = container
+            app.state.ws_route = container.engine.websocket_route("/ws")
+            app.state.sse_route = container.engine.sse_route("/sse", problem=sse_problem)
             registry.register(ContainerCollector(container))
             yield
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -85,3 +86,8 @@ def from_hub_error(request: Request, exc: errors.HubError) -> Response:
         headers=headers,
         **exc.extra,
     )
+
+
+def sse_problem(status: int, code: str, detail: str, headers: Mapping[str, str]) -> Response:
+    """/sse errors in Hub's problem format, like every other route's."""
+    return problem(status, code, detail, instance="/sse", headers=dict(headers))

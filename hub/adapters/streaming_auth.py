@@ -1,5 +1,5 @@
-"""Glue between hub and the streaming engine: who a socket is (the access JWT), which channels
-it may read, and what kind each channel is.
+"""The streaming engine's Authorizer over Hub's access tokens: who a socket is (the access JWT),
+which channels it may read, and what kind each channel is.
 
 Client-facing channels: `quotes:<SYMBOL>` (latest value, public to any user), `orders` and
 `portfolio` (the caller's own; internally `orders:<user id>` and `portfolio:<user id>`).
@@ -12,12 +12,9 @@ revocations to `Engine.revoke`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-from starlette.responses import Response
+from collections.abc import Callable
 
 from hub.domain.errors import InvalidToken
-from hub.entrypoints.http.problems import problem
 from hub.services.tokens import AccessClaims
 from streaming import AuthenticationFailed, ChannelKind, Principal
 
@@ -56,8 +53,3 @@ class JwtAuthorizer:
             symbol = channel.removeprefix(QUOTES).upper()
             return QUOTES + symbol if symbol in self._symbols() else None
         return None
-
-
-def sse_problem(status: int, code: str, detail: str, headers: Mapping[str, str]) -> Response:
-    """/sse errors in Hub's problem format, like every other route's."""
-    return problem(status, code, detail, instance="/sse", headers=dict(headers))
