@@ -34,7 +34,7 @@ from streaming.protocol import CloseCode, ErrorCode
 from streaming.publication import Publication
 from streaming.session import Session
 from streaming.stats import Counters
-from streaming.subscriber import Sink, Subscriber
+from streaming.subscriber import Sink, Subscriber, SubscriberState
 
 if TYPE_CHECKING:
     from streaming.sse import ProblemRenderer
@@ -265,7 +265,7 @@ class Engine:
             except TimeoutError as exc:
                 raise BrokerUnavailable("broker did not answer in time") from exc
         for (subscriber, since), snapshot in zip(pending, snapshots, strict=True):
-            if subscriber.buffer is not None and snapshot is not None:  # still attached
+            if subscriber.state is SubscriberState.CATCHING_UP and snapshot is not None:
                 subscriber.catch_up(snapshot, since, announce=True)
 
     def _known(self, channel: str) -> Snapshot | None:
@@ -295,7 +295,7 @@ class Engine:
         if state is None or subscriber not in state.subscribers:
             return
         del state.subscribers[subscriber]
-        subscriber.buffer = None
+        subscriber.stop()
         self.counters.subscriptions -= 1
         if not state.subscribers:
             del self._channels[subscriber.channel]
@@ -329,11 +329,11 @@ class Engine:
             return
         # Maybe stale: the next subscriber's snapshot comes from the broker.
         state.known_seq, state.latest, state.snapshot = -1, None, None
-        live = [s for s in state.subscribers if s.buffer is None]
+        live = [s for s in state.subscribers if s.state is SubscriberState.LIVE]
         if not live:
             return
         for subscriber in live:
-            subscriber.buffer = []
+            subscriber.restart_catch_up()
         task = asyncio.create_task(self._resync(state, live), name=f"streaming-resync-{channel}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -348,16 +348,16 @@ class Engine:
                 self._remember(state.name, snapshot)
         except (BrokerUnavailable, EngineNotRunning, TimeoutError) as exc:
             for subscriber in subscribers:
-                if subscriber.buffer is not None:
-                    subscriber.buffer = None
+                if subscriber.state is SubscriberState.CATCHING_UP:
+                    subscriber.stop()
                     subscriber.sink.lost(subscriber, SubscriptionLost(f"resync failed: {exc}"))
             return
         for subscriber in subscribers:
-            if subscriber.buffer is None:  # detached meanwhile
+            if subscriber.state is not SubscriberState.CATCHING_UP:  # detached meanwhile
                 continue
             behind = subscriber.last_seq < snapshot.last_seq
             if state.kind is ChannelKind.RELIABLE and not snapshot.recovered and behind:
-                subscriber.buffer = None
+                subscriber.stop()
                 subscriber.sink.lost(subscriber, SubscriptionLost("history does not cover the gap"))
                 continue
             subscriber.catch_up(snapshot, subscriber.last_seq, announce=False)
@@ -407,7 +407,7 @@ class Engine:
         # revocation heard twice is harmless). Not counted as a subscription in the stats.
         state = self._channels[REVOKED] = _Channel(REVOKED, ChannelKind.RELIABLE)
         subscriber = Subscriber(self._revocations, REVOKED, REVOKED, ChannelKind.RELIABLE)
-        subscriber.buffer = None
+        subscriber.go_live()
         state.subscribers[subscriber] = None
         broker.want(REVOKED, ChannelKind.RELIABLE)
 

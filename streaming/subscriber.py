@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
 
 from streaming.brokers import Snapshot
@@ -23,15 +24,28 @@ class Sink(Protocol):
     def lost(self, subscriber: Subscriber, error: StreamingError) -> None: ...
 
 
+class SubscriberState(enum.Enum):
+    #: Reading its snapshot (current value or history); live publications are parked.
+    CATCHING_UP = "catching_up"
+    #: Delivering live publications in seq order.
+    LIVE = "live"
+    #: Detached, or lost continuity (its sink was told): delivers nothing more.
+    STOPPED = "stopped"
+
+
+_CATCHING_UP, _LIVE, _STOPPED = SubscriberState  # module constants: `offer` is the hot path
+_NOTHING_PARKED: list[Publication] = []  # shared while not catching up; never appended to
+
+
 class Subscriber:
     """Delivers a channel's publications to one sink in seq order, each at most once.
 
-    While `buffer` is a list the subscriber is catching up (reading history or the current
-    value): live publications are parked there and replayed after the snapshot. Delivery skips
-    any seq not above `last_seq`, which is what de-duplicates history against live messages.
+    It starts CATCHING_UP: live publications are parked while the snapshot is read, then
+    `catch_up` delivers the snapshot and the parked ones and goes LIVE. Delivery skips any seq
+    not above `last_seq`, which is what de-duplicates history against live messages.
     """
 
-    __slots__ = ("buffer", "channel", "kind", "last_seq", "name", "replaying", "sink")
+    __slots__ = ("channel", "kind", "last_seq", "name", "parked", "replaying", "sink", "state")
 
     def __init__(self, sink: Sink, name: str, channel: str, kind: ChannelKind) -> None:
         self.sink = sink
@@ -39,29 +53,42 @@ class Subscriber:
         self.channel = channel
         self.kind = kind
         self.last_seq = 0
-        self.buffer: list[Publication] | None = []
+        self.state = _CATCHING_UP
+        self.parked: list[Publication] = []
         #: True while history is being replayed (exempt from the outbox byte budget).
         self.replaying = False
 
     def offer(self, publication: Publication) -> None:
-        buffer = self.buffer
-        if buffer is not None:
-            if len(buffer) < MAX_CATCH_UP_BUFFER:
-                buffer.append(publication)
+        state = self.state
+        if state is _LIVE:
+            if publication.seq <= self.last_seq:
+                return
+            self.last_seq = publication.seq
+            self.sink.deliver(self, publication)
+        elif state is _CATCHING_UP:
+            if len(self.parked) < MAX_CATCH_UP_BUFFER:
+                self.parked.append(publication)
             else:
-                self.buffer = None
-                self.last_seq = 1 << 62  # deliver nothing more
+                self.stop()
                 self.sink.lost(self, StreamingError("catch-up buffer overflowed"))
-            return
-        if publication.seq <= self.last_seq:
-            return
-        self.last_seq = publication.seq
-        self.sink.deliver(self, publication)
+
+    def restart_catch_up(self) -> None:
+        """Live delivery may have missed something (a broker reconnect): park again until a
+        fresh snapshot arrives."""
+        self.state, self.parked = _CATCHING_UP, []
+
+    def go_live(self) -> None:
+        """Deliver from now on, without a snapshot (an internal channel where history does not
+        matter)."""
+        self.state, self.parked = _LIVE, _NOTHING_PARKED
+
+    def stop(self) -> None:
+        self.state, self.parked = _STOPPED, _NOTHING_PARKED
 
     def catch_up(self, snapshot: Snapshot, since: int | None, *, announce: bool) -> None:
         """Leave catch-up: deliver the snapshot, then the parked live publications."""
-        buffered = self.buffer or []
-        self.buffer = None
+        buffered = self.parked
+        self.state, self.parked = _LIVE, _NOTHING_PARKED
         recovered: bool | None = None
         if self.kind is ChannelKind.RELIABLE:
             if since is None:
