@@ -238,7 +238,10 @@ async def redis_prefix() -> AsyncIterator[tuple[str, str]]:
         yield f"{url}?prefix={prefix}", prefix
     finally:
         client = aioredis.from_url(url)
+        # The streaming broker's keys are under the prefix; Hub's quote store and instrument
+        # cache write `hub:*` keys that the prefix does not cover (db 13 is this benchmark's).
         keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+        keys += [k async for k in client.scan_iter(match="hub:*", count=1000)]
         if keys:
             await client.delete(*keys)
         await client.aclose()
