@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -172,6 +173,13 @@ class HostCpu:
 
 
 # --- processes ----------------------------------------------------------------------------------
+
+
+def raise_nofile() -> int:
+    """Raise the soft open-file limit to the hard limit (thousands of sockets); return it."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def free_port() -> int:

@@ -51,7 +51,6 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
-import fanout_scale
 
 ROOT = _common.ROOT
 WSLOAD_SOURCE = ROOT / "benchmarks" / "wsload" / "wsload.c"
@@ -209,22 +208,29 @@ def symbols() -> list[str]:
     return [s.instrument.symbol for s in seed_instruments()]
 
 
-def client_messages(clients: int, channels: list[str], workdir: Path) -> list[str]:
-    """wsload arguments for browser-like clients: a per-connection auth frame (a distinct user
-    each, tokens minted with the benchmark's JWT secret) and one subscribe frame."""
+def auth_file(user_ids: list[uuid.UUID], sockets: int, workdir: Path) -> Path:
+    """One `auth` frame per socket (socket i is user i mod len(user_ids)), tokens minted with
+    the benchmark's JWT secret and valid for 3 hours, as lines for wsload's --send-file."""
     from hub.domain.users import Role
     from hub.services.tokens import AccessTokens
 
     tokens = AccessTokens(
-        _common.JWT_SECRET, ttl=timedelta(hours=2), issuer="hub", audience="hub-api"
+        _common.JWT_SECRET, ttl=timedelta(hours=3), issuer="hub", audience="hub-api"
     )
     now = datetime.now(UTC)
-    lines = [
-        json.dumps({"action": "auth", "token": tokens.issue(uuid.uuid4(), Role.USER, now)})
-        for _ in range(clients)
+    frames = [
+        json.dumps({"action": "auth", "token": tokens.issue(uid, Role.USER, now)})
+        for uid in user_ids
     ]
-    auth = workdir / "auth.txt"
-    auth.write_text("\n".join(lines) + "\n")
+    path = workdir / "auth.txt"
+    path.write_text("\n".join(frames[i % len(frames)] for i in range(sockets)) + "\n")
+    return path
+
+
+def client_messages(clients: int, channels: list[str], workdir: Path) -> list[str]:
+    """wsload arguments for browser-like clients: a per-connection auth frame (a distinct user
+    each) and one subscribe frame."""
+    auth = auth_file([uuid.uuid4() for _ in range(clients)], clients, workdir)
     subscribe = json.dumps({"action": "subscribe", "channels": channels})
     return ["--send-file", str(auth), "--send", subscribe]
 
@@ -724,7 +730,7 @@ def plot(report: dict[str, Any], path: Path, *others: dict[str, Any]) -> Path:
 
 
 async def main(args: argparse.Namespace) -> None:
-    fanout_scale.raise_nofile()
+    _common.raise_nofile()
     binary = build_wsload()
     node_dir, node_versions = install_node() if "node-ws" in args.only else (None, {})
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "chart")}

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,8 @@ import msgspec
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fanout  # benchmarks/ is not a package
+import _common  # benchmarks/ is not a package
+import fanout
 
 ROOT = fanout.ROOT
 REDIS_URL = "redis://127.0.0.1:6379/14?prefix=bench-fanout:"
@@ -55,13 +55,6 @@ SYMBOLS = [f"quotes:S{i:03d}" for i in range(200)]
 PER_CLIENT = 20
 P99_LIMIT_MS = 50.0
 PUBLISHERS = 32  # concurrent publishes in flight (market mode)
-
-
-def raise_nofile() -> int:
-    """Raise the soft open-file limit to the hard limit; return it."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 # --- servers (own process: `fanout_scale.py serve --serve NAME --port P`) ------------------------
@@ -568,7 +561,7 @@ async def run_market(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    limit = raise_nofile()
+    limit = _common.raise_nofile()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     if args.mode == "idle":
         result = await run_idle(args)
@@ -625,7 +618,7 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args()
     if arguments.mode == "serve":
-        raise_nofile()
+        _common.raise_nofile()
         SERVERS[arguments.serve](arguments.port, arguments.seed)
     else:
         asyncio.run(main(arguments))

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,30 +44,9 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 import fanout_real
-import fanout_scale
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM"]
 SAMPLE_EVERY_S = 10.0
-
-
-def minted_auth_lines(user_ids: list[str], sockets: int, workdir: Path) -> Path:
-    """One auth frame per socket, spread over the real users (at most 16 sockets each, the
-    per-user cap), tokens minted with the benchmark's secret and valid for the whole run."""
-    from hub.domain.users import Role
-    from hub.services.tokens import AccessTokens
-
-    tokens = AccessTokens(
-        _common.JWT_SECRET, ttl=timedelta(hours=3), issuer="hub", audience="hub-api"
-    )
-    now = datetime.now(UTC)
-    per_user = {uid: tokens.issue(uuid.UUID(uid), Role.USER, now) for uid in user_ids}
-    path = workdir / "auth.txt"
-    lines = [
-        json.dumps({"action": "auth", "token": per_user[user_ids[i % len(user_ids)]]})
-        for i in range(sockets)
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 async def sample(
@@ -132,7 +110,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if needed > len(tokens):
                 raise SystemExit(f"--users must be at least {needed} for {args.sockets} sockets")
             user_ids = [await user_id(hub.url, t) for t in tokens[:needed]]
-            auth = minted_auth_lines(user_ids, args.sockets, workdir)
+            auth = fanout_real.auth_file([uuid.UUID(u) for u in user_ids], args.sockets, workdir)
             channels = [f"quotes:{s}" for s in SYMBOLS[:5]] + ["orders"]
             client = await fanout_real.WsLoad.start(
                 binary,
@@ -295,7 +273,7 @@ def plot(report: dict[str, Any], path: Path) -> Path:
 
 
 async def main(args: argparse.Namespace) -> None:
-    fanout_scale.raise_nofile()
+    _common.raise_nofile()
     body = await run(args)
     report = {
         "benchmark": "soak",
