@@ -1,4 +1,4 @@
-"""The demo instruments (hub/sql/seed/instruments.csv): the one list that `hub migrate` loads into
+"""The demo instruments (sql/seed/instruments.csv): the one list that `hub migrate` loads into
 Postgres, the memory adapter serves, and the simulator prices."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import csv
 import io
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 
+from hub.adapters.sql_files import sql_folder
 from hub.domain.instruments import Category, Instrument
 
 
@@ -20,7 +20,7 @@ class SeedInstrument:
 
 
 def seed_instruments() -> list[SeedInstrument]:
-    text = (resources.files("hub") / "sql" / "seed" / "instruments.csv").read_text("utf-8")
+    text = (sql_folder() / "seed" / "instruments.csv").read_text("utf-8")
     rows = csv.DictReader(io.StringIO(text))
     return [
         SeedInstrument(

@@ -1,19 +1,19 @@
-"""Numbered SQL migrations (hub/sql/migrations/NNNN_name.sql), applied in order, each in its own
+"""Numbered SQL migrations (sql/migrations/NNNN_name.sql), applied in order, each in its own
 transaction and recorded in schema_migrations, so running them again changes nothing.
 An advisory lock keeps two processes from migrating at once."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 import asyncpg
+
+from hub.adapters.sql_files import sql_folder
 
 _LOCK_ID = 0x4855_4221  # "HUB!": any constant shared by every migrating process
 
 
 def available() -> list[tuple[str, str]]:
     """(version, sql) of every migration shipped with the package, in order."""
-    folder = resources.files("hub") / "sql" / "migrations"
+    folder = sql_folder() / "migrations"
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
