@@ -1,11 +1,11 @@
-"""Opening the stores: memory twins by default, PostgreSQL and Redis when configured."""
+"""Opening the stores: memory twins by default, PostgreSQL and Redis when configured. Part of the
+composition root (bootstrap): it picks adapters and holds no logic of its own."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -51,7 +51,7 @@ async def _always_leader(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
     await run()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ports:
     users: UserRepository
     registrar: UserAccountStore
@@ -69,36 +69,51 @@ class Ports:
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
 
 
-async def open_persistence(
+async def open_stores(
     settings: Settings, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
 ) -> Ports:
-    if not settings.database_url:
-        users, accounts = MemoryUsers(), MemoryAccounts()
-        trading = MemoryTrading(accounts)
-        return Ports(
-            users=users,
-            registrar=MemoryRegistrar(users, accounts),
-            refresh_tokens=MemoryRefreshTokens(),
-            accounts=accounts,
-            instruments=MemoryInstruments(s.instrument for s in seed_instruments()),
-            watchlists=MemoryWatchlists(),
-            unit_of_work=trading.unit_of_work,
-            desk=trading,
-            reader=MemoryTradingReader(trading),
-            outbox=trading,
-        )
+    """Every store, registering a readiness check per dependency and its closing on `stack`."""
+    ports = await _postgres(settings.database_url, stack, readiness) or _memory()
+    if settings.redis_url:
+        ports = await _with_redis(ports, settings.redis_url, settings.cache_ttl_s, stack, readiness)
+    return ports
+
+
+def _memory() -> Ports:
+    users, accounts = MemoryUsers(), MemoryAccounts()
+    trading = MemoryTrading(accounts)
+    return Ports(
+        users=users,
+        registrar=MemoryRegistrar(users, accounts),
+        refresh_tokens=MemoryRefreshTokens(),
+        accounts=accounts,
+        instruments=MemoryInstruments(s.instrument for s in seed_instruments()),
+        watchlists=MemoryWatchlists(),
+        unit_of_work=trading.unit_of_work,
+        desk=trading,
+        reader=MemoryTradingReader(trading),
+        outbox=trading,
+    )
+
+
+async def _postgres(
+    url: str | None, stack: AsyncExitStack, readiness: dict[str, ReadinessCheck]
+) -> Ports | None:
+    if not url:
+        return None
     # Imported here so the embedded default never loads the drivers it does not use.
     from hub.adapters.postgres import users as pg
     from hub.adapters.postgres.database import close_pool, create_pool, ping
     from hub.adapters.postgres.desk import PostgresOrderDesk
     from hub.adapters.postgres.instruments import PostgresInstruments
+    from hub.adapters.postgres.leadership import postgres_leadership
     from hub.adapters.postgres.migrations import pending
     from hub.adapters.postgres.outbox import PostgresOutbox
     from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
     from hub.adapters.postgres.watchlists import PostgresWatchlists
 
     try:
-        pool = await create_pool(settings.database_url, min_size=10, max_size=20)
+        pool = await create_pool(url, min_size=10, max_size=20)
     except Exception as exc:
         raise StartupError(f"cannot connect to HUB_DATABASE_URL: {exc}") from exc
     stack.push_async_callback(close_pool, pool)
@@ -124,49 +139,8 @@ async def open_persistence(
         desk=PostgresOrderDesk(pool),
         reader=PostgresTradingReader(pool),
         outbox=PostgresOutbox(pool),
-        leadership=lambda run: _postgres_leadership(settings.database_url or "", run),
+        leadership=lambda run: postgres_leadership(url, run),
     )
-
-
-SUPERVISOR_LOCK = 0x4855_4253  # "HUBS"; two-key form: (this, hash of the schema)
-
-
-async def _postgres_leadership(url: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Hold a session advisory lock on a dedicated connection while running `run`; if the
-    connection dies, the lock is gone too, so stop and compete again."""
-    import asyncpg
-
-    while True:
-        conn: asyncpg.Connection | None = None
-        try:
-            conn = await asyncpg.connect(url)
-            # Polling, not waiting on the lock: a blocked pg_advisory_lock would hide a dead
-            # connection from us until the leader lets go.
-            while True:
-                # Keyed by schema too: several Hubs may share one database, one per schema.
-                if await conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", SUPERVISOR_LOCK
-                ):
-                    break
-                await asyncio.sleep(2.0)
-            log.info("this process leads the order supervisor")
-            task = asyncio.create_task(run())
-            try:
-                while not task.done():
-                    await asyncio.wait({task}, timeout=5.0)
-                    await conn.fetchval("SELECT 1")  # raises if the lock's session died
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            await task  # re-raise what ended it
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("supervisor leadership lost, competing again", error=repr(exc))
-            await asyncio.sleep(2.0)
-        finally:
-            if conn is not None:
-                await conn.close()
 
 
 def without_prefix(url: str) -> str:
@@ -178,13 +152,13 @@ def without_prefix(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-async def open_redis(
+async def _with_redis(
+    ports: Ports,
     url: str,
     cache_ttl_s: int,
-    ports: Ports,
     stack: AsyncExitStack,
     readiness: dict[str, ReadinessCheck],
-) -> None:
+) -> Ports:
     from redis.asyncio import Redis
 
     from hub.adapters.redis_market import RedisInstrumentCache, RedisQuotes
@@ -197,6 +171,9 @@ async def open_redis(
         await redis.ping()
 
     readiness["redis"] = check
-    ports.limiter = FallbackRateLimiter(RedisRateLimiter(redis), MemoryRateLimiter())
-    ports.quotes = RedisQuotes(redis)
-    ports.instrument_cache = RedisInstrumentCache(redis, cache_ttl_s)
+    return replace(
+        ports,
+        limiter=FallbackRateLimiter(RedisRateLimiter(redis), MemoryRateLimiter()),
+        quotes=RedisQuotes(redis),
+        instrument_cache=RedisInstrumentCache(redis, cache_ttl_s),
+    )

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import structlog
 
 from hub._background import background
-from hub._persistence import Ports, StartupError, open_persistence, open_redis
+from hub._persistence import Ports, ReadinessCheck, StartupError, open_stores
 from hub.adapters.clock import SystemClock
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.memory.queue import MemoryWorkQueue
 from hub.adapters.passwords import Argon2Hasher
 from hub.adapters.seed import seed_instruments
@@ -37,8 +39,7 @@ from hub.services.ports import QuoteStore, UserRepository
 from hub.services.quote_mirror import QuoteMirror
 from hub.services.relay import OutboxRelay
 from hub.services.supervisor import OrderSupervisor
-from hub.services.tokens import AccessTokens
-from hub.services.trading_ports import TradingReader, WorkQueue
+from hub.services.trading_ports import WorkQueue
 from hub.services.watchlists import WatchlistService
 from streaming import Engine
 
@@ -47,13 +48,30 @@ log = structlog.get_logger("hub.bootstrap")
 DEMO_EMAIL = "demo@hub.local"
 DEMO_PASSWORD = "Demo-Trader-2026!"
 
-ReadinessCheck = Callable[[], Awaitable[None]]
 __all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "Container", "StartupError", "bootstrap"]
 
 
-@dataclass
+class Component(Protocol):
+    def stats(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The parts that run in the background: /metrics reads their `stats()`, tests drive them."""
+
+    relay: OutboxRelay
+    admission: Admission
+    processor: OrderProcessor
+    supervisor: OrderSupervisor
+    queue: WorkQueue
+    quotes: QuoteStore
+    feed: FeedService | None
+
+
+@dataclass(frozen=True)
 class Container:
-    """Everything the entrypoints need, built once per process."""
+    """What the entrypoints need, built once per process: the services, the streaming engine,
+    the readiness checks, and the background workers."""
 
     settings: Settings
     auth: AuthService
@@ -63,19 +81,27 @@ class Container:
     orders: OrderService
     watchlists: WatchlistService
     engine: Engine
-    symbols: set[str]
-    relay: OutboxRelay
-    admission: Admission
-    processor: OrderProcessor
-    supervisor: OrderSupervisor
-    queue: WorkQueue
-    quotes: QuoteStore
-    reader: TradingReader
-    feed: FeedService | None = None
+    workers: Workers
     # name -> check that raises when the dependency is down; /readyz runs them all.
-    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    # name -> counters exported on /metrics (plain ints, so services stay metrics-agnostic).
-    stats: dict[str, Callable[[], dict[str, int]]] = field(default_factory=dict)
+    readiness: Mapping[str, ReadinessCheck]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Every component's counters by group (plain ints: services stay metrics-agnostic)."""
+        w = self.workers
+        parts: dict[str, Component | None] = {
+            "streaming": self.engine,
+            "market_data_cache": self.market_data,
+            "outbox": w.relay,
+            "admission": w.admission,
+            "worker": w.processor,
+            "supervisor": w.supervisor,
+            "feed": w.feed,
+        }
+        groups = {name: part.stats() for name, part in parts.items() if part is not None}
+        groups["worker"] |= w.queue.stats()  # retried, dead_lettered: the worker's messages
+        # A task count that only grows is a leak (benchmarks/soak.py watches it).
+        groups["process"] = {"tasks": len(asyncio.all_tasks())}
+        return groups
 
 
 @asynccontextmanager
@@ -94,9 +120,7 @@ async def bootstrap(
     async with AsyncExitStack() as stack:
         readiness: dict[str, ReadinessCheck] = {}
         try:
-            ports = await open_persistence(settings, stack, readiness)
-            if settings.redis_url:
-                await open_redis(settings.redis_url, settings.cache_ttl_s, ports, stack, readiness)
+            ports = await open_stores(settings, stack, readiness)
         except StartupError:
             raise
         except Exception as exc:
@@ -109,39 +133,18 @@ async def bootstrap(
         calendar: MarketCalendar = (
             ExchangeHours() if settings.market_hours == "exchange" else AlwaysOpen()
         )
-        # Without the feed in this process, quotes arrive on the fan-out broker anyway: keep the
-        # latest in memory instead of reading the store for every order (services mode).
-        mirror = QuoteMirror(ports.quotes) if not run_feed and settings.redis_url else None
-        quotes: QuoteStore = mirror or ports.quotes
+        # Every process that prices orders or triggers them follows the quote channels. Without
+        # the feed here (services mode) the mirror also answers quote reads, instead of a store
+        # round trip per order.
+        mirror = QuoteMirror(ports.quotes)
+        quotes: QuoteStore = mirror if not run_feed and settings.redis_url else ports.quotes
         market_data = MarketDataService(ports.instruments, ports.instrument_cache, quotes)
         watchlists = WatchlistService(ports.watchlists, market_data, clock)
         hasher = Argon2Hasher()
         stack.callback(hasher.close)
         auth = _auth(settings, ports, clock, watchlists, hasher)
         symbols = {i.symbol for i in await ports.instruments.search(None, 100_000)}
-
-        engine = Engine(
-            settings.broker_url,
-            authorizer=JwtAuthorizer(auth.authenticate, lambda: symbols),
-            kind_of=kind_of,
-            # A revoked session's access tokens are refused for new streams until they expire.
-            revocation_ttl=settings.access_token_ttl_s,
-        )
-        try:
-            await stack.enter_async_context(engine)
-        except Exception as exc:
-            raise StartupError(f"cannot start the streaming broker: {exc}") from exc
-
-        async def engine_ready() -> None:
-            if not engine.ready:
-                raise ConnectionError("streaming broker is not connected")
-
-        readiness["streaming"] = engine_ready
-
-        async def end_streams(family_id: uuid.UUID) -> None:
-            await engine.revoke(family_id.hex)  # the access tokens' `sid`
-
-        auth.revocation_listeners.append(end_streams)
+        engine = await _engine(settings, auth, symbols, stack, readiness)
 
         relay = OutboxRelay(ports.outbox, queue, engine)
 
@@ -179,26 +182,7 @@ async def bootstrap(
             calendar=calendar,
             clock=clock,
         )
-        container = Container(
-            settings=settings,
-            auth=auth,
-            users=ports.users,
-            market_data=market_data,
-            portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),
-            orders=orders,
-            watchlists=watchlists,
-            engine=engine,
-            symbols=symbols,
-            relay=relay,
-            admission=admission,
-            processor=processor,
-            supervisor=supervisor,
-            queue=queue,
-            quotes=quotes,
-            reader=ports.reader,
-            readiness=readiness,
-        )
-        _register_stats(container)
+        feed = await _start_feed(settings, ports, engine, stack) if run_feed else None
         background(stack, relay.run(), "outbox-relay")
         if serve_api:
             background(stack, admission.run(), "order-admission")
@@ -208,58 +192,53 @@ async def bootstrap(
             stack.push_async_callback(processor.aclose)  # after the consumer stopped
             background(stack, queue.consume(processor.handle), "order-worker")
             background(stack, ports.leadership(supervisor.run), "order-supervisor")
-        if mirror is not None:
-            if run_worker:
-                mirror.listeners.append(supervisor.on_quote)  # the trigger index
+            mirror.listeners.append(supervisor.on_quote)  # the trigger index
+        if run_worker or quotes is mirror:
             background(stack, mirror.follow(engine, symbols), "quote-mirror")
-        elif run_worker and not run_feed:
-            mirror = QuoteMirror(ports.quotes)  # embedded-like wiring without Redis: triggers only
-            mirror.listeners.append(supervisor.on_quote)
-            background(stack, mirror.follow(engine, symbols), "triggers")
-        if run_feed:
-            container.feed = await _start_feed(settings, ports, engine, stack)
-            if run_worker:
-                container.feed.listeners.append(supervisor.on_quote)
-        yield container
+        yield Container(
+            settings=settings,
+            auth=auth,
+            users=ports.users,
+            market_data=market_data,
+            portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),
+            orders=orders,
+            watchlists=watchlists,
+            engine=engine,
+            workers=Workers(relay, admission, processor, supervisor, queue, quotes, feed),
+            readiness=readiness,
+        )
 
 
-def _register_stats(c: Container) -> None:
-    c.stats.update(
-        {
-            "streaming": c.engine.stats,
-            # A task count that only grows is a leak (benchmarks/soak.py watches it).
-            "process": lambda: {"tasks": len(asyncio.all_tasks())},
-            "market_data_cache": lambda: vars(c.market_data.cache_stats).copy(),
-            "outbox": lambda: {
-                "sent": c.relay.sent,
-                "failures": c.relay.failures,
-                "abandoned": c.relay.abandoned,
-            },
-            "admission": lambda: {
-                "shed": c.admission.shed,
-                "in_flight": c.admission.in_flight,
-                "backlog": c.admission.backlog,
-                "lag_ms": int(c.admission.lag_s * 1000),
-            },
-            "worker": lambda: {
-                "processed": c.processor.processed,
-                "batches": c.processor.batches,
-                "retried": int(getattr(c.queue, "retried", 0)),
-                "dead_lettered": len(getattr(c.queue, "dead", ()))
-                + int(getattr(c.queue, "dead_lettered", 0)),
-            },
-            "supervisor": lambda: {
-                "triggers": c.supervisor.triggers,
-                "redriven": c.supervisor.redriven,
-                "expired": c.supervisor.expired,
-                "resting_orders": len(c.supervisor.index),
-            },
-            "feed": lambda: {
-                "published": c.feed.published if c.feed else 0,
-                "errors": c.feed.errors if c.feed else 0,
-            },
-        }
+async def _engine(
+    settings: Settings,
+    auth: AuthService,
+    symbols: set[str],
+    stack: AsyncExitStack,
+    readiness: dict[str, ReadinessCheck],
+) -> Engine:
+    engine = Engine(
+        settings.broker_url,
+        authorizer=JwtAuthorizer(auth.authenticate, lambda: symbols),
+        kind_of=kind_of,
+        # A revoked session's access tokens are refused for new streams until they expire.
+        revocation_ttl=settings.access_token_ttl_s,
     )
+    try:
+        await stack.enter_async_context(engine)
+    except Exception as exc:
+        raise StartupError(f"cannot start the streaming broker: {exc}") from exc
+
+    async def engine_ready() -> None:
+        if not engine.ready:
+            raise ConnectionError("streaming broker is not connected")
+
+    readiness["streaming"] = engine_ready
+
+    async def end_streams(family_id: uuid.UUID) -> None:
+        await engine.revoke(family_id.hex)  # the access tokens' `sid`
+
+    auth.revocation_listeners.append(end_streams)
+    return engine
 
 
 async def _work_queue(
@@ -319,7 +298,7 @@ def _auth(
         # Embedded mode only (config refuses services mode without one): tokens die with
         # the process, which is what an in-memory demo wants anyway.
         secret = secrets.token_urlsafe(48)
-    access = AccessTokens(
+    access = JwtAccessTokens(
         secret,
         ttl=timedelta(seconds=settings.access_token_ttl_s),
         issuer=settings.jwt_issuer,

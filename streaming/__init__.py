@@ -2,6 +2,11 @@
 
 A generic library: it knows channels, connections and publications, nothing about the
 application that uses it. See docs/protocol.md for the wire protocol.
+
+The application mounts the transports itself, over a running Engine: the ASGI apps
+`streaming.websocket.WebSocketEndpoint(engine)` and `streaming.sse.SseEndpoint(engine)`, and
+`streaming.direct.DirectWebSocketProtocol` for uvicorn. They are not imported here, so that the
+engine alone needs no web framework.
 """
 
 from __future__ import annotations

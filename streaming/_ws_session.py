@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Send
 
@@ -17,13 +18,25 @@ from streaming.auth import Principal
 from streaming.direct import DirectWriter, text_frame
 from streaming.protocol import CloseCode, PingMessage, ServerMessage, encode_message
 from streaming.publication import Publication
-from streaming.session import Session
+from streaming.session import Host, Session, SessionState
 from streaming.subscriber import Subscriber
 
-if TYPE_CHECKING:
-    from streaming.engine import Engine
-
 log = logging.getLogger("streaming.websocket")
+
+
+class SocketState(enum.Enum):
+    """How the session's frames reach its socket (what the transport lets it do now)."""
+
+    #: A flush writes to the socket inline.
+    READY = "ready"
+    #: The socket pushed back: a writer task owns the sending until the outbox is empty.
+    BACKPRESSURED = "backpressured"
+    #: A send failed, the peer is gone: nothing more is sent, not even a close frame.
+    LOST = "lost"
+
+
+_READY, _BACKPRESSURED, _LOST = SocketState  # module constants: `flush` is the hot path
+_OPEN = SessionState.OPEN
 
 
 class WebSocketSession(Session[str]):
@@ -31,7 +44,8 @@ class WebSocketSession(Session[str]):
 
     Push mode: a delivery marks the session in the engine's Flusher; the flush sends inline when
     the socket takes the frame at once, and otherwise parks a writer task on the socket until
-    the outbox is empty again. At most one send is in flight per connection.
+    the outbox is empty again (`socket` says which). At most one send is in flight per
+    connection.
 
     With a `direct` writer (see streaming.direct) a flush writes prebuilt frame bytes: a frame
     holding one publication is encoded once per flush run and shared by every connection that
@@ -39,16 +53,15 @@ class WebSocketSession(Session[str]):
     """
 
     def __init__(
-        self, engine: Engine, principal: Principal, send: Send, direct: DirectWriter | None = None
+        self, engine: Host, principal: Principal, send: Send, direct: DirectWriter | None = None
     ) -> None:
         super().__init__(engine, principal)
         self._send = send
         self._direct = direct
         self._flusher = engine.flusher
-        self._scheduled = False
-        self._writer: asyncio.Task[None] | None = None
-        #: The peer is gone: do not try to send a close frame.
-        self.transport_lost = False
+        self._scheduled = False  # marked in the flusher
+        self.socket = _READY
+        self._writer: asyncio.Task[None] | None = None  # while BACKPRESSURED
         self._pinged = 0.0  # when the last ping was queued (monotonic)
 
     def render(self, subscriber: Subscriber, publication: Publication) -> tuple[str, int]:
@@ -66,8 +79,8 @@ class WebSocketSession(Session[str]):
 
     def flush(self) -> None:
         self._scheduled = False
-        if self._writer is not None or self.close_request.done():
-            return  # the writer task drains everything once the socket accepts data again
+        if self.socket is not _READY or self.state is not _OPEN:
+            return  # a writer task drains everything once the socket accepts data again
         items = self.outbox.drain(self.limits.max_batch_bytes)
         if not items:
             return
@@ -84,6 +97,7 @@ class WebSocketSession(Session[str]):
             self._lost(exc)
             return
         if waiting is not None:
+            self.socket = _BACKPRESSURED
             self._writer = asyncio.create_task(self._write_on(sending, waiting))
         elif self.outbox:
             self._notify()  # more than one batch was pending
@@ -102,7 +116,7 @@ class WebSocketSession(Session[str]):
     async def _write_on(self, sending: Coroutine[Any, Any, None], waiting: object) -> None:
         try:
             await _drive.finish(sending, waiting)
-            while not self.close_request.done():
+            while self.state is _OPEN:
                 items = self.outbox.drain(self.limits.max_batch_bytes)
                 if not items:
                     break
@@ -112,6 +126,8 @@ class WebSocketSession(Session[str]):
             self._lost(exc)
         finally:
             self._writer = None
+            if self.socket is _BACKPRESSURED:
+                self.socket = _READY
 
     def heartbeat(self, now: float) -> None:
         """Close an idle connection; ping one that we have heard nothing from, or that has
@@ -134,7 +150,7 @@ class WebSocketSession(Session[str]):
 
     def _lost(self, exc: BaseException) -> None:
         log.debug("websocket send failed: %r", exc)
-        self.transport_lost = True
+        self.socket = _LOST
         self.request_close(CloseCode.NORMAL, "connection lost")
 
     async def stop_writer(self) -> None:

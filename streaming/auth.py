@@ -32,3 +32,13 @@ class Authorizer(Protocol):
     def resolve(self, principal: Principal, channel: str) -> str | None:
         """Map a client-facing channel name to an internal channel, or None if forbidden."""
         ...
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header among raw ASGI headers."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -73,7 +74,7 @@ class Outbox(Generic[T]):
             self.pending_bytes = 0
             return items
         taken = counted = cut = 0
-        budget = max_bytes if max_bytes is not None else 1 << 62
+        budget = math.inf if max_bytes is None else max_bytes
         for _, size, charged in queue:
             if cut and taken + size > budget:
                 break

@@ -1,18 +1,22 @@
-"""A client connection, independent of transport: subscriptions, outbox and writer wake-up."""
+"""A client connection, independent of transport: subscriptions, outbox and writer wake-up,
+and the engine as a connection sees it (`Host`)."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from streaming._revocation import CHANNEL as REVOKED
-from streaming.auth import Principal
+from streaming.auth import Authorizer, Principal
 from streaming.channels import ChannelKind
 from streaming.errors import BrokerUnavailable, StreamingError
+from streaming.flusher import Flusher
+from streaming.limits import Limits
 from streaming.outbox import Outbox
 from streaming.protocol import (
     CloseCode,
@@ -23,13 +27,81 @@ from streaming.protocol import (
     Unsubscribed,
 )
 from streaming.publication import Publication
-from streaming.subscriber import Subscriber
-
-if TYPE_CHECKING:
-    from streaming.engine import Engine
+from streaming.stats import Counters
+from streaming.subscriber import Sink, Subscriber
 
 T = TypeVar("T")
 log = logging.getLogger("streaming.session")
+
+
+class Host(Protocol):
+    """The engine as its sessions and their transport endpoints see it; `Engine` implements it.
+
+    Sessions and endpoints depend on this, never on the engine module, so the engine can build
+    sessions (leases) without an import cycle.
+    """
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def counters(self) -> Counters: ...
+
+    @property
+    def authorizer(self) -> Authorizer: ...
+
+    @property
+    def running(self) -> bool:
+        """Inside `async with engine:` (and not stopping): new connections are admitted."""
+        ...
+
+    @property
+    def flusher(self) -> Flusher:
+        """The flush scheduler shared by the engine's WebSocket connections."""
+        ...
+
+    async def authenticate(self, token: str) -> Principal:
+        """Who `token` is (raises AuthenticationFailed)."""
+        ...
+
+    def admits(self, principal: Principal) -> bool:
+        """Whether a new connection of `principal` would be admitted now."""
+        ...
+
+    def open_session(self, session: Session[Any]) -> bool:
+        """Admit a connection; False if its principal already has too many."""
+        ...
+
+    def close_session(self, session: Session[Any]) -> None:
+        """Release a connection's subscriptions and slot."""
+        ...
+
+    def prepare(self, sink: Sink, name: str, channel: str) -> Subscriber:
+        """Register a subscriber (catching up) on the internal `channel`."""
+        ...
+
+    async def activate(self, pending: Sequence[tuple[Subscriber, int | None]]) -> None:
+        """Read the snapshots and switch the subscribers to live."""
+        ...
+
+    def detach(self, subscriber: Subscriber) -> None:
+        """Remove a subscriber."""
+        ...
+
+
+class SessionState(enum.Enum):
+    """Where a connection is in its life; it only ever moves down this list."""
+
+    #: Delivering: publications and control messages are queued for the transport.
+    OPEN = "open"
+    #: A close was requested (`close_request` holds its code and reason): nothing more is
+    #: queued, and the transport says goodbye and closes.
+    CLOSING = "closing"
+    #: Released by the engine: no subscriptions, no connection slot.
+    CLOSED = "closed"
+
+
+_OPEN, _CLOSING, _CLOSED = SessionState  # module constants: `deliver` is the hot path
 
 
 class Session(Generic[T]):
@@ -38,15 +110,18 @@ class Session(Generic[T]):
     Publishing code calls `deliver` synchronously: it renders (cached per publication), appends
     to the bounded outbox and sets the writer's wake-up event only if it is not already set, so a
     burst of publications costs one writer wake-up per connection, not one per message.
+    `state` says where the connection is in its life (a SessionState).
     """
 
-    def __init__(self, engine: Engine, principal: Principal) -> None:
+    def __init__(self, engine: Host, principal: Principal) -> None:
         self.engine = engine
         self.limits = engine.limits
         self.principal = principal
         self.id = secrets.token_hex(8)
+        self.state = _OPEN
         self.subscriptions: dict[str, Subscriber] = {}
         self.outbox: Outbox[T] = Outbox(self.limits.max_outbox_bytes)
+        #: Resolves with (CloseCode, reason) when the connection leaves OPEN.
         self.close_request: asyncio.Future[tuple[int, str]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -67,7 +142,7 @@ class Session(Generic[T]):
     # --- Sink -----------------------------------------------------------------------------------
 
     def deliver(self, subscriber: Subscriber, publication: Publication) -> None:
-        if self.close_request.done():
+        if self.state is not _OPEN:
             return
         item, size = self.render(subscriber, publication)
         if subscriber.kind is ChannelKind.LATEST:
@@ -92,7 +167,7 @@ class Session(Generic[T]):
 
     def send(self, message: ServerMessage) -> None:
         """Queue a control message (same byte budget as reliable publications)."""
-        if self.close_request.done():
+        if self.state is not _OPEN:
             return
         if isinstance(message, Error):
             self._counters.errors += 1
@@ -111,10 +186,13 @@ class Session(Generic[T]):
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the transport to close this connection (first request wins)."""
-        if not self.close_request.done():
+        if self.state is not _OPEN:
+            return
+        self.state = _CLOSING
+        if not self.close_request.done():  # a lease's holder may have cancelled its future
             self.close_request.set_result((code, reason))
-            if self._wakeup is not None:
-                self._wakeup.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def end(self, code: CloseCode, error: ErrorCode, message: str) -> None:
         """Tell the client why (an `error` message, where the transport has one), then close."""
@@ -143,7 +221,7 @@ class Session(Generic[T]):
         wakeup = self._wakeup
         if wakeup is None:
             wakeup = self._wakeup = asyncio.Event()
-        if not (self.outbox or self.close_request.done()):
+        if not self.outbox and self.state is _OPEN:
             await wakeup.wait()
         if self.limits.flush_interval:
             await asyncio.sleep(self.limits.flush_interval)
@@ -204,6 +282,7 @@ class Session(Generic[T]):
 
     def release(self) -> None:
         """Drop every subscription (the connection is gone)."""
+        self.state = _CLOSED
         for subscriber in self.subscriptions.values():
             self.engine.detach(subscriber)
         self.subscriptions.clear()

@@ -1,4 +1,4 @@
-"""The Server-Sent Events transport (sse-starlette), thin over Session and Engine.
+"""The Server-Sent Events transport (sse-starlette), thin over a Session and its engine.
 
 `event:` is the message type; `id:` (on reliable publications and `subscribed` messages) is a
 compact JSON object mapping every reliable channel of the stream to the last seq sent, so the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -17,17 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from streaming.auth import Principal
+from streaming.auth import Principal, bearer_token
 from streaming.channels import ChannelKind
 from streaming.errors import AuthenticationFailed
 from streaming.protocol import CloseCode, Connected, ServerMessage, Subscribed, encode_message
 from streaming.publication import Publication
-from streaming.session import Session
+from streaming.session import Host, Session, SessionState
 from streaming.subscriber import Subscriber
-from streaming.websocket import bearer_token
-
-if TYPE_CHECKING:
-    from streaming.engine import Engine
 
 _positions = msgspec.json.Decoder(dict[str, int])
 _encoder = msgspec.json.Encoder()
@@ -42,7 +38,7 @@ class _Event(NamedTuple):
 class SseSession(Session[_Event]):
     """Items are (event, id, data) triples; `positions` backs the resumable `id:`."""
 
-    def __init__(self, engine: Engine, principal: Principal) -> None:
+    def __init__(self, engine: Host, principal: Principal) -> None:
         super().__init__(engine, principal)
         self.positions: dict[str, int] = {}
 
@@ -78,7 +74,7 @@ def parse_last_event_id(value: str | None) -> dict[str, int]:
 
 
 #: Renders an error answered before a stream starts: (status, code, detail, headers) -> an
-#: RFC 9457 problem response. The application may supply its own (Engine.sse_route).
+#: RFC 9457 problem response. The application may supply its own (see SseEndpoint).
 ProblemRenderer = Callable[[int, str, str, Mapping[str, str]], Response]
 
 
@@ -117,15 +113,23 @@ class _SessionResponse(EventSourceResponse):
 
 
 class SseEndpoint:
-    """GET /sse?channels=a,b[&access_token=...] (mounted via Engine.sse_route).
+    """The ASGI app serving Server-Sent Events (docs/protocol.md) over `engine`:
+    GET ?channels=a,b[&access_token=...].
 
-    HEAD gets the status and headers a GET would get now, without a body and without taking a
-    connection slot.
+    Mount it for GET (and so HEAD), e.g. `Route("/sse", SseEndpoint(engine), methods=["GET"])`
+    in Starlette. HEAD gets the status and headers a GET would get now, without a body and
+    without taking a connection slot. `problem` renders the errors answered before a stream
+    starts (401, 400, 429, 503) as the application's problem responses; by default a generic
+    RFC 9457 body.
     """
 
-    def __init__(self, engine: Engine, problem: ProblemRenderer = problem) -> None:
+    def __init__(self, engine: Host, problem: ProblemRenderer = problem) -> None:
         self.engine = engine
         self._problem = problem
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         engine = self.engine
@@ -176,7 +180,7 @@ class SseEndpoint:
             )
             session.send(connected)
             await session.subscribe(channels, since)
-            while not session.close_request.done():
+            while session.state is SessionState.OPEN:
                 for item in await session.next_batch():
                     yield ServerSentEvent(data=item.data, event=item.event, id=item.id)
             code, _ = session.close_request.result()

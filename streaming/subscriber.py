@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
-from streaming.brokers import Snapshot
+from streaming.brokers.base import Snapshot
 from streaming.channels import ChannelKind
 from streaming.errors import StreamingError
 from streaming.publication import Publication

@@ -1,4 +1,4 @@
-"""The WebSocket transport: a raw ASGI endpoint, thin over Session and Engine."""
+"""The WebSocket transport: a raw ASGI endpoint, thin over a WebSocketSession and its engine."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.types import Message, Receive, Scope, Send
 
-from streaming._ws_session import WebSocketSession, frame
-from streaming.auth import Principal
+from streaming._ws_session import SocketState, WebSocketSession, frame
+from streaming.auth import Principal, bearer_token
 from streaming.direct import EXTENSION
 from streaming.errors import AuthenticationFailed
 from streaming.protocol import (
@@ -32,20 +32,9 @@ from streaming.protocol import (
     encode_message,
 )
 from streaming.ratelimit import TokenBucket
-
-if TYPE_CHECKING:
-    from streaming.engine import Engine
+from streaming.session import Host, SessionState
 
 log = logging.getLogger("streaming.websocket")
-
-
-def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
 
 
 def classify(exc: msgspec.DecodeError) -> ErrorCode:
@@ -62,9 +51,13 @@ class _Closed(Exception):
 
 
 class WebSocketEndpoint:
-    """ASGI app for one WebSocket connection at a time (mounted via Engine.websocket_route)."""
+    """The ASGI app serving the WebSocket protocol (docs/protocol.md) over `engine`.
 
-    def __init__(self, engine: Engine) -> None:
+    Mount it where the application wants it, e.g. `WebSocketRoute("/ws", WebSocketEndpoint(
+    engine))` in Starlette, or call it from the application's own ASGI callable.
+    """
+
+    def __init__(self, engine: Host) -> None:
         self.engine = engine
         self.limits = engine.limits
 
@@ -94,7 +87,7 @@ class WebSocketEndpoint:
         finally:
             await session.stop_writer()
             self.engine.close_session(session)
-        if code is not None and not session.transport_lost:
+        if code is not None and session.socket is not SocketState.LOST:
             # Flush what is pending (e.g. the error explaining the close) unless the client is
             # the problem, then close; both bounded by close_timeout.
             items = [] if code == CloseCode.SLOW_CONSUMER else session.outbox.drain()
@@ -182,7 +175,7 @@ class WebSocketEndpoint:
         finally:
             reading = False
             session.close_request.remove_done_callback(interrupt)
-        if session.close_request.done():
+        if session.state is SessionState.CLOSING:
             return session.close_request.result()
         return None, ""  # the client disconnected
 

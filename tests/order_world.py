@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from hub.adapters.clock import SystemClock
 from hub.adapters.memory.market import MemoryQuotes
@@ -97,7 +96,7 @@ class World:
         kw.setdefault("type", OrderType.MARKET)
         command = SubmitOrder(symbol="AAPL", side=Side.BUY, qty=D(qty), **kw)
         submitted = await self.service.submit(account.user_id, command)
-        return uuid.UUID(msgspec.json.decode(submitted.body)["id"])
+        return submitted.order.id
 
     async def order(self, order_id: uuid.UUID) -> Order:
         order = await PostgresTradingReader(self.pool).order(order_id)

@@ -45,8 +45,8 @@ class Desk:
             timestamp=datetime.now(UTC),
         )
         assert self.client.portal is not None
-        self.client.portal.call(self.hub.quotes.put, q)
-        self.client.portal.call(self.hub.supervisor.on_quote, q)
+        self.client.portal.call(self.hub.workers.quotes.put, q)
+        self.client.portal.call(self.hub.workers.supervisor.on_quote, q)
         return q
 
     def trader(self) -> dict[str, str]:
@@ -164,7 +164,7 @@ class OrdersContract:
     def _until_resting(desk: Desk, order_id: str) -> None:
         """The supervisor picks resting orders up from the store on its next refresh."""
         deadline = time.monotonic() + 5
-        while uuid.UUID(order_id) not in desk.hub.supervisor.index._where:
+        while uuid.UUID(order_id) not in desk.hub.workers.supervisor.index._where:
             assert time.monotonic() < deadline, "order never reached the trigger index"
             time.sleep(0.02)
 
@@ -249,11 +249,14 @@ class OrdersContract:
         keyed = {**auth, "Idempotency-Key": f"k-{uuid.uuid4()}"}
         body = {"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"}
         first = desk.client.post("/api/v1/orders", json=body, headers=keyed)
+        # The replay answers as the first request was answered, not with the order as it is now.
+        desk.wait(auth, first.json()["id"], status_is("filled"))
         second = desk.client.post(
             "/api/v1/orders", json=dict(reversed(body.items())), headers=keyed
         )
         assert first.status_code == second.status_code == 202
         assert second.content == first.content
+        assert second.json()["status"] == "pending_new"
         assert second.headers["idempotent-replayed"] == "true"
         other = desk.client.post("/api/v1/orders", json={**body, "qty": "2"}, headers=keyed)
         assert_problem(other, 422, "idempotency_key_reused")

@@ -14,6 +14,7 @@ import pytest
 from msgspec.structs import replace
 
 from hub.domain.accounts import Account
+from hub.domain.errors import DuplicateClientOrderId
 from hub.domain.orders import (
     Order,
     OrderStatus,
@@ -28,18 +29,16 @@ from hub.domain.orders import (
 )
 from hub.domain.orders import cancel as cancel_order
 from hub.domain.positions import empty_position
+from hub.services.errors import ConcurrentUpdate, IdempotencyConflict
 from hub.services.trading_ports import (
     Changes,
-    ConcurrentUpdate,
-    DuplicateClientOrderId,
     Holdings,
-    IdempotencyConflict,
+    IdempotencyRecord,
     OrderDesk,
     OrderQuery,
     Outbox,
     OutboxRow,
     Placement,
-    StoredResponse,
     TradingReader,
     UnitOfWork,
 )
@@ -221,18 +220,6 @@ class TradingStoreContract:
             with pytest.raises(DuplicateClientOrderId):
                 await uow.add_order(make_order(stores.account, cid="mine-1"))
 
-    async def test_idempotency_records(self, stores: Stores) -> None:
-        user = stores.account.user_id
-        response = StoredResponse("abc", 202, b'{"id": 1}')
-        async with stores.uow() as uow:
-            assert await uow.stored_response(user, "k") is None
-            await uow.store_response(user, "k", response)
-            await uow.commit()
-        async with stores.uow() as uow:
-            assert await uow.stored_response(user, "k") == response
-            with pytest.raises(IdempotencyConflict):
-                await uow.store_response(user, "k", StoredResponse("other", 202, b"{}"))
-
     async def test_outbox_marks_only_what_was_published(self, stores: Stores) -> None:
         async with stores.uow() as uow:
             for body in (b"a", b"b", b"c"):
@@ -297,7 +284,7 @@ def replace_query(query: OrderQuery, **changes: object) -> OrderQuery:
     return dc_replace(query, **changes)  # type: ignore[arg-type]
 
 
-def placement(order: Order, key: str | None = None, body: bytes = b"{}") -> Placement:
+def placement(order: Order, key: str | None = None) -> Placement:
     _, event = new_order(
         SubmitOrder(symbol=order.symbol, side=order.side, type=OrderType.MARKET, qty=order.qty),
         instrument=AAPL,
@@ -307,8 +294,7 @@ def placement(order: Order, key: str | None = None, body: bytes = b"{}") -> Plac
         at=T0,
         order_id=order.id,
     )
-    response = StoredResponse("print", 202, body) if key is not None else None
-    return Placement(order, event, (("orders", b"work"), ("stream", b"view")), key, response)
+    return Placement(order, event, (("orders", b"work"), ("stream", b"view")), key, "print")
 
 
 async def publish_all(rows: list[OutboxRow]) -> list[int]:
@@ -320,13 +306,13 @@ class OrderDeskContract:
 
     async def test_place_takes_the_reservation_and_writes_everything(self, stores: Stores) -> None:
         order = make_order(stores.account, qty="10")  # reserves 1,000.00 of the 100,000.00
-        rows = await stores.desk.place(placement(order, key="k1", body=b'{"id":"x"}'))
+        rows = await stores.desk.place(placement(order, key="k1"))
         assert rows is not None
         assert [(r.topic, r.body) for r in rows] == [("orders", b"work"), ("stream", b"view")]
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", "k1")
         assert snap.account is not None
         assert snap.account.reserved_cash == order.reserved_cash == Decimal(1000)
-        assert snap.stored == StoredResponse("print", 202, b'{"id":"x"}')
+        assert snap.stored == IdempotencyRecord("print", order)
         assert await stores.reader.order(order.id) == order
         assert [e.order_id for e in await stores.reader.events(order.id)] == [order.id]
         assert await stores.outbox.pending() == 2
@@ -381,6 +367,19 @@ class OrderDeskContract:
         snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", None)
         assert snap.position is not None
         assert (snap.position.qty, snap.position.reserved_qty) == (Decimal(5), Decimal(5))
+
+    async def test_the_idempotency_record_keeps_the_order_as_placed(self, stores: Stores) -> None:
+        order = make_order(stores.account, qty="2")
+        assert await stores.desk.place(placement(order, key="k3"))
+        async with stores.uow() as uow:  # the worker moves the order on
+            accepted, _ = accept(order, T0)
+            await uow.save_order(accepted, order.version)
+            await uow.commit()
+        snap = await stores.desk.snapshot(stores.account.user_id, "AAPL", "k3")
+        assert snap.stored == IdempotencyRecord("print", order)
+        assert await stores.reader.order(order.id) == accepted
+        other = await stores.desk.snapshot(uuid.uuid4(), "AAPL", "k3")  # keys are per user
+        assert other.stored is None
 
     async def test_place_conflicts(self, stores: Stores) -> None:
         assert await stores.desk.place(placement(make_order(stores.account, cid="c1"), key="k"))

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from msgspec.structs import replace
 
-from hub.domain.watchlists import Watchlist, WatchlistNameTaken
+from hub.domain.errors import WatchlistNameTaken
+from hub.domain.watchlists import Watchlist
 from hub.services.ports import WatchlistRepository
 
 T0 = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)

@@ -54,6 +54,9 @@ class RabbitWorkQueue:
         self.dead_lettered = 0
         self.retried = 0
 
+    def stats(self) -> dict[str, int]:
+        return {"retried": self.retried, "dead_lettered": self.dead_lettered}
+
     def _name(self, name: str) -> str:
         return self._prefix + name
 

@@ -80,6 +80,8 @@ class Simulator:
             bid=bid,
             ask=walk.price + half_spread,
             last=walk.price,
+            # Every move of the last price is a trade: bars sum these sizes into volume.
+            last_size=lot * self._rng.randint(1, 500),
             bid_size=size_unit * self._rng.randint(1, 20),
             ask_size=size_unit * self._rng.randint(1, 20),
             open=walk.open,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hub.domain.errors import InvalidToken
-from hub.services.tokens import AccessClaims
+from hub.services.ports import AccessClaims
 from streaming import AuthenticationFailed, ChannelKind, Principal
 
 QUOTES = "quotes:"

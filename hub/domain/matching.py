@@ -7,10 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from hub.domain.errors import InvalidFill, InvalidOrder
 from hub.domain.orders import (
     MATCHABLE_STATUSES,
-    InvalidFill,
-    InvalidOrder,
     Order,
     OrderEvent,
     OrderType,
@@ -49,7 +48,7 @@ def marketable_price(order: Order, quote: Quote) -> Decimal | None:
     kind = effective_type(order)
     if kind is None:
         return None
-    touch = quote.ask if order.side is Side.BUY else quote.bid
+    touch = quote.touch(order.side)
     if touch <= 0:
         return None
     if kind is OrderType.MARKET:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from hub.domain.errors import InvalidInput
+from hub.domain.errors import InvalidInput, MalformedNumber, NumberOutOfRange
 
 # Bounds of a decimal quantity or price, digits as written.
 # - 10 fraction digits: QUANTUM (1e-10) is the finest scale Hub stores or computes to, and the
@@ -31,20 +31,6 @@ MAX_FRACTION_DIGITS = 10
 # digits on both sides (the JSON number grammar without its exponent).
 _DECIMAL = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
-
-
-class MalformedNumber(InvalidInput):
-    """The text is not a plain decimal number (exponent, NaN, underscore, non-ASCII digit...)."""
-
-    code = "validation_error"
-    title = "Invalid number"
-
-
-class NumberOutOfRange(InvalidInput):
-    """The number is well-formed but has more digits than Hub accepts."""
-
-    code = "number_out_of_range"
-    title = "Number out of range"
 
 
 def parse_decimal(text: str, field: str) -> Decimal:

@@ -14,31 +14,10 @@ import msgspec
 from msgspec.structs import replace
 
 from hub.domain.accounts import Account
-from hub.domain.errors import Forbidden, HubError
+from hub.domain.errors import InconsistentLedger, InsufficientBuyingPower, InsufficientShares
 from hub.domain.orders import QUANTUM, OrderEvent, OrderEventType, Side
 
 ZERO = Decimal(0)
-
-
-class InsufficientBuyingPower(Forbidden):
-    """The account's buying power does not cover the cash the order needs."""
-
-    code = "insufficient_buying_power"
-    title = "Insufficient buying power"
-
-
-class InsufficientShares(Forbidden):
-    """The position does not hold enough unreserved shares for this sell."""
-
-    code = "insufficient_shares"
-    title = "Insufficient shares"
-
-
-class InconsistentLedger(HubError):
-    """A ledger change that would break an invariant: a bug or a mismatched account/position."""
-
-    code = "inconsistent_ledger"
-    title = "Inconsistent ledger"
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,63 +13,26 @@ from decimal import ROUND_CEILING, Decimal
 import msgspec
 
 from hub.domain.accounts import Account
+from hub.domain.errors import (
+    InsufficientBuyingPower,
+    InsufficientShares,
+    MarketClosed,
+    MaxNotionalExceeded,
+    PriceOutsideCollar,
+    QuoteUnavailable,
+    StaleQuote,
+)
 from hub.domain.instruments import Instrument
 from hub.domain.money import CENT
-from hub.domain.orders import (
-    InvalidOrder,
-    Reservation,
-    Side,
-    SubmitOrder,
-    validate_submit,
-)
-from hub.domain.positions import InsufficientBuyingPower, InsufficientShares
+from hub.domain.orders import Reservation, Side, SubmitOrder, validate_submit
 from hub.domain.quotes import Quote
 
 __all__ = [
-    "InsufficientBuyingPower",
-    "InsufficientShares",
-    "MarketClosed",
-    "MaxNotionalExceeded",
-    "PriceOutsideCollar",
-    "QuoteUnavailable",
     "RiskLimits",
-    "StaleQuote",
     "check_order",
     "reference_price",
     "required_cash",
 ]
-
-
-class MarketClosed(InvalidOrder):
-    """The instrument's market is closed now."""
-
-    code = "market_closed"
-    title = "Market closed"
-
-
-class QuoteUnavailable(InvalidOrder):
-    """There is no usable quote to price or check the order against."""
-
-    code = "quote_unavailable"
-    title = "Quote unavailable"
-
-
-class StaleQuote(QuoteUnavailable):
-    """The latest quote is older than the allowed age."""
-
-
-class PriceOutsideCollar(InvalidOrder):
-    """A limit or stop price is too far from the last trade price."""
-
-    code = "price_outside_collar"
-    title = "Price outside the collar"
-
-
-class MaxNotionalExceeded(InvalidOrder):
-    """The order's value exceeds the per-order maximum."""
-
-    code = "max_notional_exceeded"
-    title = "Maximum order value exceeded"
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +57,7 @@ def _fresh_quote(
             f"the quote for {command.symbol} is from {quote.timestamp.isoformat()}",
             symbol=command.symbol,
         )
-    touch = quote.ask if command.side is Side.BUY else quote.bid
+    touch = quote.touch(command.side)
     if quote.last <= 0 or touch <= 0:
         raise QuoteUnavailable(f"no {command.side} side in the market for {command.symbol}")
     return quote
@@ -105,7 +68,7 @@ def reference_price(command: SubmitOrder, quote: Quote) -> Decimal:
     that is further away, since a stop executes around its stop price)."""
     if command.limit_price is not None:
         return command.limit_price
-    touch = quote.ask if command.side is Side.BUY else quote.bid
+    touch = quote.touch(command.side)
     if command.stop_price is None:
         return touch
     if command.side is Side.BUY:

@@ -9,26 +9,12 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from hub.domain.errors import HubError, InvalidInput
+from hub.domain.errors import InvalidInput, WatchlistFull
 
 MAX_SYMBOLS = 20
 MAX_NAME = 100
 DEFAULT_NAME = "My watchlist"
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "AMZN", "VOO", "BTC-USD")
-
-
-class WatchlistFull(InvalidInput):
-    """A watchlist holds at most 20 symbols."""
-
-    code = "watchlist_full"
-    title = "Watchlist full"
-
-
-class WatchlistNameTaken(HubError):
-    """The user already has a watchlist with this name."""
-
-    code = "watchlist_name_taken"
-    title = "Watchlist name taken"
 
 
 class Watchlist(msgspec.Struct, frozen=True, kw_only=True):

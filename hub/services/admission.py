@@ -54,6 +54,14 @@ class Admission:
         self.backlog = 0
         self.shed = 0
 
+    def stats(self) -> dict[str, int]:
+        return {
+            "shed": self.shed,
+            "in_flight": self.in_flight,
+            "backlog": self.backlog,
+            "lag_ms": int(self.lag_s * 1000),
+        }
+
     @contextmanager
     def admit(self, account: Hashable) -> Iterator[None]:
         mine = self._per_account.get(account, 0)

@@ -16,6 +16,8 @@ from hub.domain.passwords import check_password
 from hub.domain.tokens import RefreshToken, hash_refresh_secret, new_refresh_secret
 from hub.domain.users import Role, User, normalize_email
 from hub.services.ports import (
+    AccessClaims,
+    AccessTokens,
     Clock,
     PasswordHasher,
     RateLimiter,
@@ -23,7 +25,6 @@ from hub.services.ports import (
     UserAccountStore,
     UserRepository,
 )
-from hub.services.tokens import AccessClaims, AccessTokens
 
 log = structlog.get_logger("hub.auth")
 

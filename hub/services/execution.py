@@ -83,6 +83,9 @@ class OrderProcessor:
     def batches(self) -> int:
         return self._group.batches
 
+    def stats(self) -> dict[str, int]:
+        return {"processed": self.processed, "batches": self.batches}
+
     async def handle(self, body: bytes) -> None:
         """The work-queue handler. Raising makes the queue retry the message later: for a
         message carrying several orders, all of them (the ones already done are no-ops)."""

@@ -1,5 +1,7 @@
 """The market feed: every quote a source produces is stored as the latest quote (for pricing
-and REST) and published on the latest-value channel `quotes:<SYMBOL>`."""
+and REST) and published on the latest-value channel `quotes:<SYMBOL>`. In-process consumers (the
+order trigger index) follow that channel as any other node does (services/quote_mirror.py), so
+nothing they do can slow the feed down."""
 
 from __future__ import annotations
 
@@ -32,13 +34,10 @@ class FeedService:
         source: QuoteSource,
         store: QuoteStore,
         publisher: Publisher,
-        listeners: list[QuoteListener] | None = None,
     ) -> None:
         self._source = source
         self._store = store
         self._publisher = publisher
-        # In-process consumers of every quote (the order trigger index, when it runs here).
-        self.listeners: list[QuoteListener] = listeners or []
         self.published = 0
         self.errors = 0
 
@@ -61,5 +60,6 @@ class FeedService:
             # One failed quote must not stop the feed: the next one supersedes it anyway.
             self.errors += 1
             log.warning("quote not delivered", symbol=quote.symbol, error=str(exc))
-        for listener in self.listeners:
-            await listener(quote)
+
+    def stats(self) -> dict[str, int]:
+        return {"published": self.published, "errors": self.errors}

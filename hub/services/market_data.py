@@ -71,6 +71,10 @@ class MarketDataService:
         self._listing: tuple[float, list[Instrument]] | None = None
         self.cache_stats = CacheStats()
 
+    def stats(self) -> dict[str, int]:
+        """The cache's counters (exported as the `market_data_cache` group)."""
+        return vars(self.cache_stats).copy()
+
     async def search(self, query: str | None, limit: int = 50) -> list[Instrument]:
         """Without a query (the instrument list), the first `limit` by symbol from this
         process's copy; a search asks the repository."""

@@ -19,10 +19,9 @@ from uuid import UUID
 import msgspec
 
 from hub.domain.calendar import MarketCalendar
-from hub.domain.errors import InvalidInput, NotFound, Overloaded
+from hub.domain.errors import InvalidInput, InvalidOrder, NotFound, Overloaded
 from hub.domain.instruments import Instrument
 from hub.domain.orders import (
-    InvalidOrder,
     Order,
     OrderEvent,
     OrderStatus,
@@ -36,15 +35,15 @@ from hub.domain.risk import DEFAULT_LIMITS, RiskLimits, check_order
 from hub.services import messages
 from hub.services.admission import Admission
 from hub.services.channels import orders_channel
+from hub.services.errors import IdempotencyConflict, IdempotencyKeyReused
 from hub.services.market_data import MarketDataService
 from hub.services.ports import Clock
 from hub.services.trading_ports import (
-    IdempotencyConflict,
+    IdempotencyRecord,
     OrderDesk,
     OrderQuery,
     OutboxRow,
     Placement,
-    StoredResponse,
     SubmitSnapshot,
     TradingReader,
     UnitOfWorkFactory,
@@ -53,13 +52,6 @@ from hub.services.views import OrderView
 
 MAX_IDEMPOTENCY_KEY = 255
 PLACE_ATTEMPTS = 3  # a reservation lost to a concurrent order is checked again this many times
-
-
-class IdempotencyKeyReused(InvalidInput):
-    """The Idempotency-Key was first used with a different request body."""
-
-    code = "idempotency_key_reused"
-    title = "Idempotency-Key reused with a different request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +66,12 @@ class _Market:
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    body: bytes  # the OrderView JSON, exactly as first answered
+    """What a submit answers: the order as placed and whether this is a replay. A replay (the
+    Idempotency-Key was used before, with the same request) carries the order as the first
+    request placed it, not as it is now, so that a retry gets the answer the first one got. The
+    edges choose the status and the bytes."""
+
+    order: Order
     replayed: bool
 
 
@@ -145,12 +142,11 @@ class OrderService:
                 rows = await self._desk.place(placement)
                 if rows is not None:
                     self._on_commit(rows)
-                    assert placement.response is not None
-                    return Submitted(placement.response.body, replayed=False)
+                    return Submitted(placement.order, replayed=False)
         except IdempotencyConflict:
             # A concurrent twin with the same key was stored first: answer what it answered.
             assert key is not None
-            return await self._replay(user_id, key, print_)
+            return await self._replay(user_id, symbol, key, print_)
         # Each time the check passed on the snapshot and the reservation failed on the row:
         # concurrent orders of this account keep taking the same buying power.
         raise Overloaded("this account's orders are racing for the same buying power; retry")
@@ -188,7 +184,6 @@ class OrderService:
         )
         view = OrderView.of(order)
         work = messages.OrderMessage(order.id, messages.Action.PROCESS, order.symbol)
-        body = msgspec.json.encode(view)
         return Placement(
             order=order,
             event=event,
@@ -197,23 +192,23 @@ class OrderService:
                 (messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)),
             ),
             key=key,
-            response=StoredResponse(print_, 202, body),
+            fingerprint=print_,
         )
 
-    async def _replay(self, user_id: UUID, key: str, print_: str) -> Submitted:
-        async with self._uow() as uow:
-            stored = await uow.stored_response(user_id, key)
+    async def _replay(self, user_id: UUID, symbol: str, key: str, print_: str) -> Submitted:
+        stored = (await self._desk.snapshot(user_id, symbol, key)).stored
         if stored is None:  # pragma: no cover - the conflict means it exists
             raise IdempotencyConflict("the Idempotency-Key is being used; retry")
         return _replayed(stored, print_)
 
-    async def cancel(self, user_id: UUID, order_id: UUID) -> OrderView:
+    async def cancel(self, user_id: UUID, order_id: UUID) -> Order:
+        """The order as the cancel request left it: pending_cancel (the worker cancels it)."""
         async with self._uow() as uow:
             order = await uow.order_for_update(order_id)
             if order is None or order.user_id != user_id:
                 raise NotFound(f"no order {order_id}")
             if order.status is OrderStatus.PENDING_CANCEL:
-                return OrderView.of(order)  # asking twice is not an error
+                return order  # asking twice is not an error
             moved, event = request_cancel(order, self._clock.now())
             await uow.save_order(moved, order.version)
             await uow.append_event(event)
@@ -223,13 +218,13 @@ class OrderService:
                     messages.OrderMessage(order.id, messages.Action.CANCEL, order.symbol)
                 ),
             )
-            view = OrderView.of(moved)
             await uow.enqueue(
-                messages.STREAM_TOPIC, messages.stream(orders_channel(user_id), "order", view)
+                messages.STREAM_TOPIC,
+                messages.stream(orders_channel(user_id), "order", OrderView.of(moved)),
             )
             await uow.commit()
         self._on_commit(())  # rows written without a lease: the relay polls for them now
-        return view
+        return moved
 
     async def get(self, user_id: UUID, order_id: UUID) -> Order:
         order = await self._reader.order(order_id)
@@ -248,9 +243,9 @@ class OrderService:
         return events
 
 
-def _replayed(stored: StoredResponse, print_: str) -> Submitted:
+def _replayed(stored: IdempotencyRecord, print_: str) -> Submitted:
     if stored.fingerprint != print_:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request; use a new key"
         )
-    return Submitted(stored.body, replayed=True)
+    return Submitted(stored.order, replayed=True)

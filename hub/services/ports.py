@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -61,6 +62,33 @@ class PasswordHasher(Protocol):
     async def verify(self, password_hash: str, password: str) -> bool: ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """Who a verified access token says the caller is."""
+
+    user_id: UUID
+    role: Role
+    jti: str
+    expires_at: datetime
+    #: The login session (refresh-token family id, hex) or None for tokens issued without it.
+    sid: str | None = None
+
+
+class AccessTokens(Protocol):
+    """Issues and verifies short-lived, signed access tokens (JWTs in hub/adapters/jwt_tokens.py).
+    A token carries the user, its role, a unique id and, when given, the login session (`sid`),
+    so that revoking the session can end the streams opened with it."""
+
+    @property
+    def ttl(self) -> timedelta: ...
+
+    def issue(self, user_id: UUID, role: Role, now: datetime, sid: UUID | None = None) -> str: ...
+
+    def verify(self, token: str) -> AccessClaims:
+        """The token's claims; InvalidToken when it is expired, forged, malformed or missing a
+        claim."""
 
 
 class RateLimiter(Protocol):

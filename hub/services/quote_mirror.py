@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import msgspec
 import structlog
 
 from hub.domain.quotes import Quote
 from hub.services.channels import quotes_channel
+from hub.services.feed import QuoteListener
 from hub.services.ports import QuoteStore
 from streaming import Engine, StreamingError
 from streaming.publication import Publication
 from streaming.subscriber import Subscriber
 
 log = structlog.get_logger("hub.quotes")
-
-QuoteListener = Callable[[Quote], Awaitable[None]]
 
 
 class QuoteMirror:

@@ -58,6 +58,9 @@ class OutboxRelay:
         self.failures = 0
         self.abandoned = 0  # handed rows left to the poll because their lease ran out
 
+    def stats(self) -> dict[str, int]:
+        return {"sent": self.sent, "failures": self.failures, "abandoned": self.abandoned}
+
     def kick(self, rows: Sequence[OutboxRow] = ()) -> None:
         """Publish these committed rows now; with none, poll the outbox now."""
         if rows:

@@ -57,6 +57,14 @@ class OrderSupervisor:
         self.expired = 0
         self.active = False
 
+    def stats(self) -> dict[str, int]:
+        return {
+            "triggers": self.triggers,
+            "redriven": self.redriven,
+            "expired": self.expired,
+            "resting_orders": len(self.index),
+        }
+
     async def on_quote(self, quote: Quote) -> None:
         if not self.active:
             return

@@ -12,25 +12,17 @@ from typing import Protocol
 from uuid import UUID
 
 from hub.domain.accounts import Account
-from hub.domain.errors import HubError, InvalidInput
 from hub.domain.orders import Execution, Order, OrderEvent, OrderStatus
 from hub.domain.positions import Position
 
 
-class ConcurrentUpdate(HubError):
-    """Someone changed the order since it was read (its version moved on): retry from a read."""
-
-    code = "concurrent_update"
-    title = "Concurrent update"
-
-
 @dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """What an Idempotency-Key replays: the first response, byte for byte."""
+class IdempotencyRecord:
+    """What an Idempotency-Key answers again: the order as the key's first request placed it
+    (not as it is now), and that request's fingerprint, so that a different one is refused."""
 
     fingerprint: str
-    status: int
-    body: bytes
+    order: Order
 
 
 class UnitOfWork(Protocol):
@@ -54,13 +46,14 @@ class UnitOfWork(Protocol):
     async def save_position(self, position: Position) -> None: ...
 
     async def add_order(self, order: Order) -> None:
-        """Raise DuplicateClientOrderId when the account already used its client_order_id."""
+        """Raise DuplicateClientOrderId (hub.domain.errors) when the account already used its
+        client_order_id."""
 
     async def order_for_update(self, order_id: UUID) -> Order | None: ...
 
     async def save_order(self, order: Order, expected_version: int) -> None:
         """Store the order if its stored version is still `expected_version` (compare-and-set),
-        else raise ConcurrentUpdate."""
+        else raise ConcurrentUpdate (hub.services.errors)."""
 
     async def add_execution(self, execution: Execution) -> None: ...
 
@@ -68,11 +61,6 @@ class UnitOfWork(Protocol):
 
     async def enqueue(self, topic: str, body: bytes) -> None:
         """Add an outbox row, published after the commit by the relay."""
-
-    async def stored_response(self, user_id: UUID, key: str) -> StoredResponse | None: ...
-
-    async def store_response(self, user_id: UUID, key: str, response: StoredResponse) -> None:
-        """Raise IdempotencyConflict if another request stored this key first."""
 
     # --- batches: lock many rows in a few statements, write everything in one ----------------
 
@@ -118,19 +106,20 @@ class SubmitSnapshot:
 
     account: Account | None
     position: Position | None
-    stored: StoredResponse | None
+    stored: IdempotencyRecord | None  # when the Idempotency-Key was used before
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Everything a submit writes. The order carries its reservation (reserved_cash for a buy,
-    reserved_qty for a sell)."""
+    reserved_qty for a sell). With an Idempotency-Key, the idempotency record is the key, the
+    request's fingerprint and the order as placed."""
 
     order: Order
     event: OrderEvent
     outbox: tuple[tuple[str, bytes], ...]
     key: str | None = None
-    response: StoredResponse | None = None
+    fingerprint: str = ""
 
 
 class OrderDesk(Protocol):
@@ -144,19 +133,6 @@ class OrderDesk(Protocol):
         process, as in UnitOfWork.write) and the idempotency record; return the outbox rows.
         None, with nothing written, when the reservation no longer fits. Raises
         DuplicateClientOrderId, or IdempotencyConflict when a twin stored the key first."""
-
-
-class DuplicateClientOrderId(InvalidInput):
-    """The account already has an order with this client_order_id."""
-
-    code = "duplicate_client_order_id"
-    title = "Duplicate client_order_id"
-
-
-class IdempotencyConflict(HubError):
-    """Two requests with one Idempotency-Key raced; the loser replays the winner's response."""
-
-    code = "idempotency_conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +230,9 @@ class WorkQueue(Protocol):
     async def publish(self, body: bytes) -> None: ...
 
     async def consume(self, handler: MessageHandler) -> None: ...
+
+    def stats(self) -> dict[str, int]:
+        """Counters for /metrics: `retried` and `dead_lettered` messages."""
 
     async def depth(self) -> int:
         """Messages waiting for a worker (not counting those being handled)."""

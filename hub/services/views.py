@@ -126,37 +126,14 @@ class LedgerUpdate(msgspec.Struct, kw_only=True):
         )
 
 
-class QuoteView(msgspec.Struct, kw_only=True):
-    """A quote on the wire (REST, WebSocket, SSE, and what gRPC decodes from the fan-out)."""
+class QuoteView(Quote, frozen=True, kw_only=True):
+    """A quote on the wire (REST, WebSocket, SSE, and what gRPC decodes from the fan-out): the
+    domain quote's fields, and the day's change beside them."""
 
-    symbol: str
-    bid: Decimal
-    ask: Decimal
-    last: Decimal
-    bid_size: Decimal
-    ask_size: Decimal
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    prev_close: Decimal
     change: Decimal
     change_percent: Decimal
-    timestamp: datetime
 
     @classmethod
     def of(cls, q: Quote) -> QuoteView:
-        return cls(
-            symbol=q.symbol,
-            bid=q.bid,
-            ask=q.ask,
-            last=q.last,
-            bid_size=q.bid_size,
-            ask_size=q.ask_size,
-            open=q.open,
-            high=q.high,
-            low=q.low,
-            prev_close=q.prev_close,
-            change=q.change,
-            change_percent=q.change_percent,
-            timestamp=q.timestamp,
-        )
+        fields = msgspec.structs.asdict(q)
+        return cls(**fields, change=q.day_change, change_percent=q.day_change_percent)

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from streaming.brokers import OnResubscribed
+from streaming.brokers.base import OnResubscribed
 
 log = logging.getLogger("streaming.redis")
 

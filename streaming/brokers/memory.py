@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from streaming.brokers import OnPublication, OnResubscribed, Snapshot, SnapshotRequest
+from streaming.brokers.base import OnPublication, OnResubscribed, Snapshot, SnapshotRequest
 from streaming.channels import ChannelKind
 from streaming.publication import Publication
 

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from streaming.brokers import OnPublication, OnResubscribed, Snapshot, SnapshotRequest
 from streaming.brokers._redis_pubsub import PubSubLink
+from streaming.brokers.base import OnPublication, OnResubscribed, Snapshot, SnapshotRequest
 from streaming.channels import ChannelKind
 from streaming.errors import BrokerUnavailable, ConfigurationError
 from streaming.publication import Publication

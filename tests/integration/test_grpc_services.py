@@ -28,6 +28,7 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.redis_market import RedisQuotes
 from hub.adapters.streaming_auth import kind_of
 from hub.bootstrap import Container
@@ -39,7 +40,6 @@ from hub.entrypoints.grpc.client import MarketDataClient
 from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http.app import create_app
 from hub.services.feed import FeedService, QuoteListener
-from hub.services.tokens import AccessTokens
 from streaming import Engine
 from tests.http_suite import PASSWORD
 from tests.market_suite import quote
@@ -138,7 +138,7 @@ async def services_hub(
     app = create_app(settings)
     async with serve_app(app, lifespan="on") as address:
         container: Container = app.state.hub
-        assert container.feed is None  # every quote a stream gets crossed the Redis broker
+        assert container.workers.feed is None  # every quote a stream gets crossed the Redis broker
         await eventually(lambda: container.engine.ready, within=WAIT)
         async with grpc_server(container, "127.0.0.1", 0) as port:
             yield Hub(container, address, f"127.0.0.1:{port}", broker_url, names)
@@ -372,10 +372,10 @@ async def test_streams_without_a_valid_token_are_unauthenticated(hub: Hub) -> No
     token, _ = await hub.login()
     mine = claims(token)
     issued_an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    expired = AccessTokens(
+    expired = JwtAccessTokens(
         SECRET, ttl=timedelta(seconds=60), issuer=mine["iss"], audience=mine["aud"]
     ).issue(uuid.UUID(mine["sub"]), Role.USER, issued_an_hour_ago, sid=uuid.UUID(mine["sid"]))
-    other_secret = AccessTokens(
+    other_secret = JwtAccessTokens(
         "another-secret-0123456789abcdefghij",
         ttl=timedelta(minutes=15),
         issuer=mine["iss"],

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.config import Settings
 from hub.domain.users import Role
 from hub.entrypoints.http.app import create_app
-from hub.services.tokens import AccessTokens
 from tests.http_suite import assert_problem, bearer, signup
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def client(schema_url: str, redis_url: str) -> Iterator[TestClient]:
 
 def test_a_deleted_users_token_cannot_create_a_watchlist(client: TestClient) -> None:
     """The row would break the users foreign key: that was a 500 here."""
-    tokens = AccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
+    tokens = JwtAccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
     ghost = {"Authorization": f"Bearer {tokens.issue(uuid.uuid4(), Role.USER, datetime.now(UTC))}"}
     r = client.post("/api/v1/watchlists", json={"name": "mine"}, headers=ghost)
     assert_problem(r, 404, "not_found")

@@ -15,8 +15,8 @@ import pytest
 from hub.adapters.memory.market import MemoryQuotes
 from hub.adapters.postgres.outbox import PostgresOutbox
 from hub.adapters.rabbitmq import DEAD, RETRIES_HEADER, RabbitWorkQueue
-from hub.domain.orders import NotCancelable, OrderStatus, OrderType, TimeInForce
-from hub.domain.risk import PriceOutsideCollar
+from hub.domain.errors import NotCancelable, PriceOutsideCollar
+from hub.domain.orders import OrderStatus, OrderType, TimeInForce
 from hub.services import messages
 from hub.services.messages import Action
 from hub.services.relay import OutboxRelay

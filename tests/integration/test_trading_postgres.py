@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import asyncpg
+import msgspec
 import pytest
 
 from hub.adapters.postgres.desk import PostgresOrderDesk
 from hub.adapters.postgres.outbox import PostgresOutbox
 from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
 from hub.adapters.postgres.users import PostgresRegistrar
-from hub.services.trading_ports import OutboxRow
+from hub.domain.orders import OrderType, Reservation, Side, SubmitOrder, accept, new_order
+from hub.services.trading_ports import IdempotencyRecord, OutboxRow, Placement
+from hub.services.views import OrderView
 from tests.contracts import make_account, make_user
+from tests.market_suite import AAPL
 from tests.trading_suite import (
+    T0,
     BatchContract,
     OrderDeskContract,
     Stores,
@@ -96,3 +102,31 @@ async def test_two_relays_never_publish_the_same_row(stores: Stores) -> None:
 
     await asyncio.gather(relay(), relay(), relay())
     assert sorted(published, key=int) == [str(i).encode() for i in range(50)]
+
+
+async def test_a_key_stored_as_an_http_response_still_replays(
+    stores: Stores, pool: asyncpg.Pool
+) -> None:
+    """Records written before the service stopped storing HTTP responses hold 202 and the
+    answer's JSON: the order as placed is read from its first event."""
+    command = SubmitOrder(symbol="AAPL", side=Side.BUY, type=OrderType.MARKET, qty=Decimal(2))
+    order, event = new_order(
+        command,
+        instrument=AAPL,
+        reservation=Reservation(cash=Decimal(210)),
+        account_id=stores.account.id,
+        user_id=stores.account.user_id,
+        at=T0,
+    )
+    assert await stores.desk.place(Placement(order, event, (("orders", b"work"),)))
+    async with stores.uow() as uow:  # the worker moves the order on
+        await uow.save_order(accept(order, T0)[0], order.version)
+        await uow.commit()
+    await pool.execute(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body, created_at)"
+        " VALUES ($1, 'old', 'print', 202, $2, now())",
+        order.user_id,
+        msgspec.json.encode(OrderView.of(order)),
+    )
+    snap = await stores.desk.snapshot(order.user_id, "AAPL", "old")
+    assert snap.stored == IdempotencyRecord("print", order)

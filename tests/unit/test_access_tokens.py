@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.domain.errors import InvalidToken
 from hub.domain.users import Role
-from hub.services.tokens import AccessTokens
 
 SECRET = "s" * 16 + "0123456789abcdef0123"
 
 
-def tokens(secret: str = SECRET, **kw: str) -> AccessTokens:
-    return AccessTokens(
+def tokens(secret: str = SECRET, **kw: str) -> JwtAccessTokens:
+    return JwtAccessTokens(
         secret,
         ttl=timedelta(minutes=15),
         issuer=kw.get("issuer", "hub"),

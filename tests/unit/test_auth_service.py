@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.memory.ratelimit import MemoryRateLimiter
 from hub.adapters.memory.users import (
     MemoryAccounts,
@@ -27,7 +28,6 @@ from hub.domain.errors import (
 )
 from hub.domain.users import Role
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
-from hub.services.tokens import AccessTokens
 
 PASSWORD = "Str0ng-Enough!"
 
@@ -60,7 +60,9 @@ def auth(clock: FakeClock, accounts: MemoryAccounts) -> AuthService:
         refresh_tokens=MemoryRefreshTokens(),
         # Cheapest argon2 settings: these tests are about the flow, not the hash cost.
         hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),
-        access_tokens=AccessTokens("k" * 40, ttl=timedelta(minutes=15), issuer="hub", audience="a"),
+        access_tokens=JwtAccessTokens(
+            "k" * 40, ttl=timedelta(minutes=15), issuer="hub", audience="a"
+        ),
         limiter=MemoryRateLimiter(),
         clock=clock,
         config=AuthConfig(

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.config import Settings
-from hub.domain.numeric import MalformedNumber, NumberOutOfRange, parse_decimal
+from hub.domain.errors import MalformedNumber, NumberOutOfRange
+from hub.domain.numeric import parse_decimal
 from hub.domain.users import Role
 from hub.entrypoints.http.app import create_app
 from hub.entrypoints.http.decimals import PATTERN
-from hub.services.tokens import AccessTokens
 from tests.http_suite import assert_problem, bearer, signup
 
 SECRET = "contract-drift-secret-0123456789abcdef"
@@ -97,7 +98,7 @@ def test_a_trailing_slash_is_a_404_problem_not_a_redirect(client: TestClient) ->
 def ghost_token() -> dict[str, str]:
     """A valid access token (right secret, issuer, audience, not expired) for a user id that
     has no user: as after the user was deleted."""
-    tokens = AccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
+    tokens = JwtAccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
     token = tokens.issue(uuid.uuid4(), Role.USER, datetime.now(UTC))
     return {"Authorization": f"Bearer {token}"}
 

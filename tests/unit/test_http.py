@@ -73,3 +73,25 @@ def test_request_metrics_count_each_request_once(client: TestClient) -> None:
     for _ in range(3):
         assert client.get("/api/v1/instruments").status_code == 401
     assert count() == before + 3
+
+
+def test_metrics_export_every_components_counters(client: TestClient) -> None:
+    # Each component reports its own stats(); /metrics carries one family per counter.
+    names = {
+        line.split(" ")[0].split("{")[0]
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("hub_")
+    }
+    for wanted in (
+        "hub_streaming_connections",
+        "hub_market_data_cache_hits_total",
+        "hub_outbox_sent_total",
+        "hub_admission_shed_total",
+        "hub_admission_in_flight",
+        "hub_worker_processed_total",
+        "hub_worker_dead_lettered_total",
+        "hub_supervisor_resting_orders",  # a gauge: it goes down too
+        "hub_feed_published_total",
+        "hub_process_tasks",
+    ):
+        assert wanted in names, wanted

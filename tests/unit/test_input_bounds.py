@@ -17,15 +17,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hub.config import Settings
-from hub.domain.errors import InvalidInput
-from hub.domain.numeric import (
-    MAX_FRACTION_DIGITS,
-    MAX_INTEGER_DIGITS,
-    MalformedNumber,
-    NumberOutOfRange,
-    parse_decimal,
-    parse_int,
-)
+from hub.domain.errors import InvalidInput, MalformedNumber, NumberOutOfRange
+from hub.domain.numeric import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, parse_decimal, parse_int
 from hub.entrypoints.http.app import create_app
 from hub.entrypoints.http.routing import Call, operation, to_route
 from tests.http_suite import assert_problem, bearer, signup

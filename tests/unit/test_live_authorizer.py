@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.streaming_auth import JwtAuthorizer, kind_of
 from hub.domain.users import Role
-from hub.services.tokens import AccessTokens
 from streaming import AuthenticationFailed, ChannelKind, Engine, Limits, Principal
 from tests.unit.streaming.support import client, serve
 
@@ -21,17 +21,17 @@ ALICE, BOB = uuid.uuid4(), uuid.uuid4()
 
 
 @pytest.fixture
-def tokens() -> AccessTokens:
-    return AccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
+def tokens() -> JwtAccessTokens:
+    return JwtAccessTokens(SECRET, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
 
 
 @pytest.fixture
-def authorizer(tokens: AccessTokens) -> JwtAuthorizer:
+def authorizer(tokens: JwtAccessTokens) -> JwtAuthorizer:
     return JwtAuthorizer(tokens.verify, lambda: SYMBOLS)
 
 
 async def test_a_valid_token_names_its_user_and_role(
-    tokens: AccessTokens, authorizer: JwtAuthorizer
+    tokens: JwtAccessTokens, authorizer: JwtAuthorizer
 ) -> None:
     principal = await authorizer.authenticate(tokens.issue(ALICE, Role.ADMIN, datetime.now(UTC)))
     assert principal == Principal(str(ALICE), {"role": "admin"})
@@ -46,14 +46,16 @@ async def test_malformed_tokens_are_refused(authorizer: JwtAuthorizer, token: st
         await authorizer.authenticate(token)
 
 
-async def test_expired_tokens_are_refused(tokens: AccessTokens, authorizer: JwtAuthorizer) -> None:
+async def test_expired_tokens_are_refused(
+    tokens: JwtAccessTokens, authorizer: JwtAuthorizer
+) -> None:
     issued = datetime.now(UTC) - timedelta(minutes=16)  # ttl is 15 minutes
     with pytest.raises(AuthenticationFailed, match="expired"):
         await authorizer.authenticate(tokens.issue(ALICE, Role.USER, issued))
 
 
 async def test_tokens_signed_with_another_secret_are_refused(authorizer: JwtAuthorizer) -> None:
-    other = AccessTokens("x" * 40, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
+    other = JwtAccessTokens("x" * 40, ttl=timedelta(minutes=15), issuer="hub", audience="hub-api")
     with pytest.raises(AuthenticationFailed):
         await authorizer.authenticate(other.issue(ALICE, Role.ADMIN, datetime.now(UTC)))
 
@@ -110,7 +112,7 @@ def test_quote_symbols_are_case_insensitive(
     assert authorizer.resolve(Principal(str(ALICE)), channel) == resolved
 
 
-def test_symbols_are_read_at_resolve_time(tokens: AccessTokens) -> None:
+def test_symbols_are_read_at_resolve_time(tokens: JwtAccessTokens) -> None:
     symbols = {"AAPL"}
     authorizer = JwtAuthorizer(tokens.verify, lambda: symbols)
     assert authorizer.resolve(Principal(str(ALICE)), "quotes:MSFT") is None
@@ -125,7 +127,7 @@ def test_only_order_channels_are_reliable() -> None:
 
 
 async def test_on_a_real_socket_another_users_orders_are_forbidden(
-    tokens: AccessTokens, authorizer: JwtAuthorizer
+    tokens: JwtAccessTokens, authorizer: JwtAuthorizer
 ) -> None:
     engine = Engine("memory://", authorizer=authorizer, kind_of=kind_of, limits=Limits())
     async with engine, serve(engine) as address:

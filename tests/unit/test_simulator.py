@@ -39,6 +39,7 @@ def test_prices_stay_positive_on_the_tick_with_a_spread() -> None:
         assert q.bid_size > 0
         assert q.ask_size > 0
         assert i.whole_lots(q.bid_size)
+        assert q.last_size > 0 and i.whole_lots(q.last_size)  # every move is a trade
 
 
 def test_every_symbol_is_quoted_round_robin() -> None:
@@ -50,7 +51,7 @@ def test_every_symbol_is_quoted_round_robin() -> None:
 def test_moves_are_realistic_in_size() -> None:
     # A 250 ms step of a 28%-volatility stock moves it by well under a percent.
     for q in run(5, 2000):
-        assert abs(q.change_percent) < 5
+        assert abs(q.day_change_percent) < 5
 
 
 def test_seed_covers_the_original_symbols_and_crypto() -> None:

@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 
+from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.streaming_auth import JwtAuthorizer
 from hub.bootstrap import DEMO_EMAIL, DEMO_PASSWORD, Container
 from hub.config import Settings
@@ -26,7 +27,6 @@ from hub.domain.users import Role
 from hub.entrypoints.grpc.client import MarketDataClient
 from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http.app import create_app
-from hub.services.tokens import AccessTokens
 from streaming import CloseCode
 from tests.http_suite import PASSWORD
 from tests.http_suite import email as new_email
@@ -83,7 +83,7 @@ async def hub(ttl: int = 900) -> AsyncIterator[Hub]:
 
 
 async def test_access_tokens_carry_the_session_and_old_tokens_stay_valid() -> None:
-    tokens = AccessTokens("s" * 48, ttl=timedelta(seconds=60), issuer="hub", audience="hub")
+    tokens = JwtAccessTokens("s" * 48, ttl=timedelta(seconds=60), issuer="hub", audience="hub")
     user, family = uuid4(), uuid4()
     now = datetime.now(UTC)
     claims = tokens.verify(tokens.issue(user, Role.USER, now, sid=family))

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import msgspec
 import pytest
 
 from hub.adapters.memory.market import MemoryInstruments, MemoryQuotes
@@ -96,7 +95,7 @@ class Desk:
             time_in_force=tif,
         )
         submitted = await self.service.submit(self.account.user_id, command)
-        order_id = uuid.UUID(msgspec.json.decode(submitted.body)["id"])
+        order_id = submitted.order.id
         await self.processor.handle(messages.encode(OrderMessage(order_id, Action.PROCESS)))
         assert (await self.status(order_id)) is OrderStatus.NEW
         return order_id
@@ -178,7 +177,7 @@ async def test_a_day_order_whose_work_arrives_after_the_close_expires_instead_of
     desk.clock.at = CLOSE - timedelta(seconds=5)
     command = SubmitOrder(symbol="AAPL", side=Side.BUY, type=OrderType.MARKET, qty=D(10))
     submitted = await desk.service.submit(desk.account.user_id, command)
-    order_id = uuid.UUID(msgspec.json.decode(submitted.body)["id"])
+    order_id = submitted.order.id
     assert await desk.reserved_cash() > 0
     desk.clock.at = CLOSE + timedelta(seconds=20)
     await desk.processor.handle(messages.encode(OrderMessage(order_id, Action.PROCESS, "AAPL")))

@@ -23,6 +23,9 @@ class MemoryWorkQueue:
         self.dead: list[bytes] = []
         self.retried = 0
 
+    def stats(self) -> dict[str, int]:
+        return {"retried": self.retried, "dead_lettered": len(self.dead)}
+
     async def publish(self, body: bytes) -> None:
         self._queue.put_nowait((body, 0))
 

@@ -16,25 +16,18 @@ import msgspec
 
 from hub.adapters.memory.users import MemoryAccounts
 from hub.domain.accounts import Account
+from hub.domain.errors import DuplicateClientOrderId, InsufficientBuyingPower, InsufficientShares
 from hub.domain.orders import Execution, Order, OrderEvent, Side
-from hub.domain.positions import (
-    InsufficientBuyingPower,
-    InsufficientShares,
-    Position,
-    reserve_cash,
-    reserve_shares,
-)
+from hub.domain.positions import Position, reserve_cash, reserve_shares
+from hub.services.errors import ConcurrentUpdate, IdempotencyConflict
 from hub.services.trading_ports import (
     HANDOVER_LEASE_S,
     Changes,
-    ConcurrentUpdate,
-    DuplicateClientOrderId,
     Holdings,
-    IdempotencyConflict,
+    IdempotencyRecord,
     OrderQuery,
     OutboxRow,
     Placement,
-    StoredResponse,
     SubmitSnapshot,
 )
 
@@ -57,7 +50,7 @@ class MemoryTrading:
         # Rows handed to a relay in this process at commit: the poller leaves them alone until
         # the lease runs out (monotonic deadline), as with Postgres' claimed_until.
         self.leases: dict[int, float] = {}
-        self.responses: dict[tuple[UUID, str], StoredResponse] = {}
+        self.records: dict[tuple[UUID, str], IdempotencyRecord] = {}  # (user id, key)
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -68,7 +61,7 @@ class MemoryTrading:
         account = await self.accounts.for_user(user_id)
         if account is None:
             return SubmitSnapshot(None, None, None)
-        stored = self.responses.get((user_id, key)) if key is not None else None
+        stored = self.records.get((user_id, key)) if key is not None else None
         return SubmitSnapshot(account, self.positions.get((account.id, symbol)), stored)
 
     async def place(self, placement: Placement) -> list[OutboxRow] | None:
@@ -90,8 +83,9 @@ class MemoryTrading:
             await uow.add_order(order)
             await uow.append_event(placement.event)
             rows = uow.enqueue_leased(placement.outbox)
-            if placement.key is not None and placement.response is not None:
-                await uow.store_response(order.user_id, placement.key, placement.response)
+            if placement.key is not None:
+                record = IdempotencyRecord(placement.fingerprint, order)
+                uow.remember(order.user_id, placement.key, record)
             await uow.commit()
         return rows
 
@@ -181,7 +175,7 @@ class MemoryUnitOfWork:
         self._executions: dict[UUID, Execution] = {}
         self._events: list[OrderEvent] = []
         self._outbox: list[tuple[int, str, bytes, bool]] = []  # id, topic, body, leased
-        self._responses: dict[tuple[UUID, str], StoredResponse] = {}
+        self._records: dict[tuple[UUID, str], IdempotencyRecord] = {}
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         await self._s.lock.acquire()
@@ -209,9 +203,9 @@ class MemoryUnitOfWork:
             s.outbox[row_id] = (topic, body)
             if leased:
                 s.leases[row_id] = deadline
-        s.responses.update(self._responses)
+        s.records.update(self._records)
         self._accounts, self._positions, self._orders = {}, {}, {}
-        self._executions, self._events, self._outbox, self._responses = {}, [], [], {}
+        self._executions, self._events, self._outbox, self._records = {}, [], [], {}
 
     async def account_for_update(self, user_id: UUID) -> Account | None:
         staged = next((a for a in self._accounts.values() if a.user_id == user_id), None)
@@ -270,13 +264,11 @@ class MemoryUnitOfWork:
         self._outbox += [(r.id, r.topic, r.body, True) for r in rows]
         return rows
 
-    async def stored_response(self, user_id: UUID, key: str) -> StoredResponse | None:
-        return self._responses.get((user_id, key)) or self._s.responses.get((user_id, key))
-
-    async def store_response(self, user_id: UUID, key: str, response: StoredResponse) -> None:
-        if (user_id, key) in self._s.responses:
+    def remember(self, user_id: UUID, key: str, record: IdempotencyRecord) -> None:
+        """Stage the Idempotency-Key's record (the desk's `place`, as `enqueue_leased`)."""
+        if (user_id, key) in self._s.records or (user_id, key) in self._records:
             raise IdempotencyConflict("the Idempotency-Key was stored by another request")
-        self._responses[(user_id, key)] = response
+        self._records[(user_id, key)] = record
 
     # --- batches --------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from hub.domain.watchlists import Watchlist, WatchlistNameTaken
+from hub.domain.errors import WatchlistNameTaken
+from hub.domain.watchlists import Watchlist
 
 
 class MemoryWatchlists:

@@ -1,7 +1,7 @@
 """The submit side of the trading core in PostgreSQL: one read and one write, no lock held
 across round trips.
 
-The read (account, position, stored Idempotency-Key response) is a plain snapshot. The write is
+The read (account, position, Idempotency-Key record) is a plain snapshot. The write is
 ONE statement: a conditional UPDATE takes the reservation only if the buying power (or the
 shares) is still there, and the order, its event, its outbox rows and the idempotency record are
 inserted from that UPDATE's result, so either all of it happens or none. The row lock it takes
@@ -23,19 +23,27 @@ from hub.adapters.postgres.trading import (
     order_values,
     to_account,
 )
-from hub.domain.orders import Side
+from hub.domain.errors import DuplicateClientOrderId
+from hub.domain.orders import Order, OrderEvent, Side
 from hub.domain.positions import Position
+from hub.services.errors import IdempotencyConflict
 from hub.services.trading_ports import (
     HANDOVER_LEASE_S,
-    DuplicateClientOrderId,
-    IdempotencyConflict,
+    IdempotencyRecord,
     OutboxRow,
     Placement,
-    StoredResponse,
     SubmitSnapshot,
 )
 
 _encoder = msgspec.json.Encoder()
+_order_decoder = msgspec.json.Decoder(Order)
+_event_decoder = msgspec.json.Decoder(OrderEvent)
+# An idempotency record is the request's fingerprint and the order as placed: the Order's JSON,
+# in `body`. The `status` column is from when the record was the HTTP response: records written
+# now hold PLACED_ORDER there. Older ones hold 202 and the answer's JSON (an OrderView); for
+# those the order as placed is read from its first event (the audit trail keeps it).
+PLACED_ORDER = 0
+_FIRST_EVENT = "SELECT body FROM order_events WHERE order_id = $1 ORDER BY seq LIMIT 1"
 _SNAPSHOT = (
     f"SELECT {', '.join('a.' + c.strip() for c in _ACCOUNT_COLUMNS.split(','))},"
     " p.qty, p.reserved_qty, p.avg_entry_price, p.realized_pl,"
@@ -49,7 +57,7 @@ _SNAPSHOT = (
 
 def _place_sql(side: Side) -> str:
     n = len(ORDER_FIELDS)
-    # $n+1.. : event (id, type, at, body), outbox (topics, bodies), key, fingerprint, status, body
+    # $n+1.. : event (id, type, at, body), outbox (topics, bodies), key, fingerprint, order
     e, b, k = n + 1, n + 5, n + 7
     col = {name: f"${i}::{ORDER_TYPES[name]}" for i, name in enumerate(ORDER_FIELDS, 1)}
     if side is Side.BUY:
@@ -77,7 +85,7 @@ def _place_sql(side: Side) -> str:
         f" FROM o, unnest(${b}::text[], ${b + 1}::bytea[]) WITH ORDINALITY AS t(topic, body, n)"
         " ORDER BY t.n RETURNING id),"
         " k AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body, created_at)"
-        f" SELECT {col['user_id']}, ${k}::text, ${k + 1}::text, ${k + 2}::integer, ${k + 3}::bytea,"
+        f" SELECT {col['user_id']}, ${k}::text, ${k + 1}::text, {PLACED_ORDER}, ${k + 2}::bytea,"
         f" now() FROM o WHERE ${k}::text IS NOT NULL)"
         " SELECT array_agg(id ORDER BY id) FROM b"
     )
@@ -108,11 +116,17 @@ class PostgresOrderDesk:
             )
         stored = None
         if row["fingerprint"] is not None:
-            stored = StoredResponse(row["fingerprint"], row["status"], bytes(row["body"]))
+            stored = IdempotencyRecord(row["fingerprint"], await self._placed(row))
         return SubmitSnapshot(account, position, stored)
 
+    async def _placed(self, record: asyncpg.Record) -> Order:
+        if record["status"] == PLACED_ORDER:
+            return _order_decoder.decode(record["body"])
+        order_id = UUID(msgspec.json.decode(record["body"])["id"])
+        return _event_decoder.decode(await self._pool.fetchval(_FIRST_EVENT, order_id)).order
+
     async def place(self, placement: Placement) -> list[OutboxRow] | None:
-        order, event, response = placement.order, placement.event, placement.response
+        order, event, key = placement.order, placement.event, placement.key
         args = [
             *order_values(order),
             event.id,
@@ -121,10 +135,9 @@ class PostgresOrderDesk:
             _encoder.encode(event).decode(),
             [topic for topic, _ in placement.outbox],
             [body for _, body in placement.outbox],
-            placement.key,
-            response.fingerprint if response else None,
-            response.status if response else None,
-            response.body if response else None,
+            key,
+            placement.fingerprint if key is not None else None,
+            _encoder.encode(order) if key is not None else None,
         ]
         try:
             ids: list[int] | None = await self._pool.fetchval(_PLACE[order.side], *args)

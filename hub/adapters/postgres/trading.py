@@ -14,18 +14,16 @@ import asyncpg
 import msgspec
 
 from hub.domain.accounts import Account
+from hub.domain.errors import DuplicateClientOrderId
 from hub.domain.orders import Execution, Order, OrderEvent
 from hub.domain.positions import Position
+from hub.services.errors import ConcurrentUpdate
 from hub.services.trading_ports import (
     HANDOVER_LEASE_S,
     Changes,
-    ConcurrentUpdate,
-    DuplicateClientOrderId,
     Holdings,
-    IdempotencyConflict,
     OrderQuery,
     OutboxRow,
-    StoredResponse,
 )
 
 ORDER_FIELDS = Order.__struct_fields__
@@ -218,34 +216,6 @@ class PostgresUnitOfWork:
 
     async def enqueue(self, topic: str, body: bytes) -> None:
         await self.conn.execute("INSERT INTO outbox (topic, body) VALUES ($1, $2)", topic, body)
-
-    async def stored_response(self, user_id: UUID, key: str) -> StoredResponse | None:
-        row = await self.conn.fetchrow(
-            "SELECT fingerprint, status, body FROM idempotency_keys"
-            " WHERE user_id = $1 AND key = $2",
-            user_id,
-            key,
-        )
-        return (
-            None if row is None else StoredResponse(row["fingerprint"], row["status"], row["body"])
-        )
-
-    async def store_response(self, user_id: UUID, key: str, response: StoredResponse) -> None:
-        # A concurrent twin inserting the same key waits on this row until we commit, then fails
-        # with a unique violation and replays what we stored.
-        try:
-            async with self.conn.transaction():  # a savepoint: the conflict must not poison us
-                await self.conn.execute(
-                    "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body,"
-                    " created_at) VALUES ($1, $2, $3, $4, $5, now())",
-                    user_id,
-                    key,
-                    response.fingerprint,
-                    response.status,
-                    response.body,
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise IdempotencyConflict("the Idempotency-Key was stored by another request") from exc
 
     # --- batches ---------------------------------------------------------------------------------
 

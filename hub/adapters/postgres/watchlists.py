@@ -6,7 +6,8 @@ from uuid import UUID
 
 import asyncpg
 
-from hub.domain.watchlists import Watchlist, WatchlistNameTaken
+from hub.domain.errors import WatchlistNameTaken
+from hub.domain.watchlists import Watchlist
 
 _COLUMNS = "id, user_id, name, symbols, created_at, updated_at"
 

@@ -8,22 +8,15 @@ reservation it released, so the ledger (``hub.domain.positions``) can apply it t
 the position without recomputing anything.
 
 The package holds one concept per module: ``model`` (the enums, the command, the Order, its
-executions and events), ``status`` (the status machine), ``errors``, ``submit`` (validation and
-the new order), ``transitions`` (accept, reject, cancel, expire, trigger) and ``fills``. Import
-from ``hub.domain.orders``; the modules are its layout, not its interface.
+executions and events), ``status`` (the status machine), ``submit`` (validation and the new
+order), ``transitions`` (accept, reject, cancel, expire, trigger) and ``fills``. Import from
+``hub.domain.orders``; the modules are its layout, not its interface. What can go wrong with an
+order (InvalidOrder and its kinds, IllegalTransition, NotCancelable, InvalidFill) is in
+``hub.domain.errors``, with every other domain error.
 """
 
 from __future__ import annotations
 
-from hub.domain.orders.errors import (
-    IllegalTransition,
-    InstrumentNotTradable,
-    InvalidFill,
-    InvalidOrder,
-    InvalidQuantity,
-    NotCancelable,
-    PriceNotOnTick,
-)
 from hub.domain.orders.fills import fill
 from hub.domain.orders.model import (
     QUANTUM,
@@ -51,18 +44,11 @@ __all__ = [
     "TRANSITIONS",
     "ZERO",
     "Execution",
-    "IllegalTransition",
-    "InstrumentNotTradable",
-    "InvalidFill",
-    "InvalidOrder",
-    "InvalidQuantity",
-    "NotCancelable",
     "Order",
     "OrderEvent",
     "OrderEventType",
     "OrderStatus",
     "OrderType",
-    "PriceNotOnTick",
     "Reservation",
     "Side",
     "SubmitOrder",

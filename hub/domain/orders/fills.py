@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from uuid import UUID
 
-from hub.domain.orders.errors import InvalidFill
+from hub.domain.errors import InvalidFill
 from hub.domain.orders.model import (
     QUANTUM,
     ZERO,

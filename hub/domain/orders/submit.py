@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from hub.domain.instruments import Instrument
-from hub.domain.orders.errors import (
+from hub.domain.errors import (
     InstrumentNotTradable,
     InvalidOrder,
     InvalidQuantity,
     PriceNotOnTick,
 )
+from hub.domain.instruments import Instrument
 from hub.domain.orders.model import (
     ZERO,
     Order,

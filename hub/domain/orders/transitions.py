@@ -12,7 +12,7 @@ from uuid import uuid4
 
 from msgspec.structs import replace
 
-from hub.domain.orders.errors import IllegalTransition, NotCancelable
+from hub.domain.errors import IllegalTransition, NotCancelable
 from hub.domain.orders.model import ZERO, Order, OrderEvent, OrderEventType, OrderType
 from hub.domain.orders.status import MATCHABLE_STATUSES, TRANSITIONS, OrderStatus
 

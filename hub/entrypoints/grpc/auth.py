@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from hub.domain.errors import InvalidToken
-from hub.services.tokens import AccessClaims
+from hub.services.ports import AccessClaims
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 

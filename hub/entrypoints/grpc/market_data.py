@@ -16,7 +16,6 @@ import msgspec
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hub.domain.errors import InvalidInput, InvalidToken
-from hub.domain.quotes import Quote
 from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
 from hub.entrypoints.grpc.auth import bearer
@@ -42,11 +41,12 @@ def _timestamp(at: datetime) -> Timestamp:
     return ts
 
 
-def quote_message(q: Quote | QuoteView) -> pb.Quote:
+def quote_message(q: QuoteView) -> pb.Quote:
     return pb.Quote(
         bid=str(q.bid),
         ask=str(q.ask),
         last=str(q.last),
+        last_size=str(q.last_size),
         bid_size=str(q.bid_size),
         ask_size=str(q.ask_size),
         open=str(q.open),
@@ -87,7 +87,7 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
                     name=md.instrument.name,
                     category=md.instrument.category.value,
                     currency=md.instrument.currency,
-                    quote=quote_message(md.quote) if md.quote else None,
+                    quote=quote_message(QuoteView.of(md.quote)) if md.quote else None,
                 )
                 for md in found
             ],

@@ -36,6 +36,8 @@ from hub.entrypoints.http import (
 from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
 from hub.entrypoints.http.problems import problem, sse_problem
 from hub.entrypoints.http.routing import Operation, arithmetic_problem, to_route
+from streaming.sse import SseEndpoint
+from streaming.websocket import WebSocketEndpoint
 
 log = structlog.get_logger("hub.http")
 
@@ -54,20 +56,21 @@ def operations() -> list[Operation]:
     ]
 
 
-class _Live:
-    """An ASGI app that hands the connection to the streaming engine's route. The engine is
-    built in the lifespan, after the routes exist, so the hand-off happens per connection."""
+class _Streaming:
+    """An ASGI app that passes the connection to a streaming endpoint kept in `app.state`. The
+    endpoints are built in the lifespan, over the engine that bootstrap() starts there, after
+    the routes exist; so they are looked up per connection."""
 
-    def __init__(self, attribute: str) -> None:
-        self._attribute = attribute
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = getattr(scope["app"].state, self._attribute)
-        await route.handle(scope, receive, send)
+        endpoint = getattr(scope["app"].state, self._name)
+        await endpoint(scope, receive, send)
 
 
 class HubApp(Starlette):
-    """Starlette, with WebSocket connections to /ws handed straight to the streaming engine.
+    """Starlette, with WebSocket connections to /ws handed straight to the streaming endpoint.
 
     A socket lives for hours, and every middleware and router layer keeps a coroutine frame
     alive for all of that time (~2 KiB per socket, measured with tracemalloc), and runs again
@@ -78,7 +81,7 @@ class HubApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self
-            await self.state.ws_route.handle(scope, receive, send)
+            await self.state.websocket(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -126,16 +129,16 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> HubApp:
                     grpc_server(container, settings.host, settings.grpc_port)
                 )
             app.state.hub = container
-            app.state.ws_route = container.engine.websocket_route("/ws")
-            app.state.sse_route = container.engine.sse_route("/sse", problem=sse_problem)
+            app.state.websocket = WebSocketEndpoint(container.engine)
+            app.state.sse = SseEndpoint(container.engine, problem=sse_problem)
             registry.register(ContainerCollector(container))
             yield
 
     # Starlette tries routes in order: the streaming endpoints come first so that a reconnect
     # storm does not run every REST route's regex for each socket.
     routes: list[BaseRoute] = [
-        WebSocketRoute("/ws", _Live("ws_route")),
-        Route("/sse", _Live("sse_route"), methods=["GET"]),
+        WebSocketRoute("/ws", _Streaming("websocket")),
+        Route("/sse", _Streaming("sse"), methods=["GET"]),
     ]
     routes += [to_route(op) for op in ops]
     routes += [

@@ -13,12 +13,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from hub.domain.numeric import (
-    MAX_FRACTION_DIGITS,
-    MAX_INTEGER_DIGITS,
-    MalformedNumber,
-    parse_decimal,
-)
+from hub.domain.errors import MalformedNumber
+from hub.domain.numeric import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, parse_decimal
 
 NULL = msgspec.Raw(b"null")
 PATTERN = rf"^[+-]?[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?$"

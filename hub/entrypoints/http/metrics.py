@@ -73,8 +73,8 @@ class ContainerCollector(Collector):
         self._container = container
 
     def collect(self) -> Iterator[Metric]:
-        for group, read in self._container.stats.items():
-            for name, value in read().items():
+        for group, counters in self._container.stats().items():
+            for name, value in counters.items():
                 metric = CounterMetricFamily(f"hub_{group}_{name}", f"{group}: {name}")
                 if name in _GAUGES:
                     yield GaugeMetricFamily(f"hub_{group}_{name}", f"{group}: {name}", value=value)
@@ -86,4 +86,6 @@ class ContainerCollector(Collector):
 _MAX_CHILDREN = 1024
 
 # Counters that go down as well as up are exported as gauges.
-_GAUGES = frozenset({"connections", "subscriptions", "in_flight", "backlog", "lag_ms", "tasks"})
+_GAUGES = frozenset(
+    {"connections", "subscriptions", "in_flight", "backlog", "lag_ms", "tasks", "resting_orders"}
+)

@@ -83,9 +83,12 @@ def order_id(call: Call) -> UUID:
 async def submit(call: Call) -> Response:
     body: OrderRequest = call.body
     key = call.request.headers.get("idempotency-key")
-    result = await call.hub.orders.submit(call.user_id, body.command(), key)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Response(result.body, 202, headers=headers, media_type="application/json")
+    submitted = await call.hub.orders.submit(call.user_id, body.command(), key)
+    # A replay answers as the first request was answered: the same status and the order as it
+    # was placed (the service keeps that), so the same bytes.
+    headers = {"Idempotent-Replayed": "true"} if submitted.replayed else {}
+    content = msgspec.json.encode(OrderView.of(submitted.order))
+    return Response(content, 202, headers=headers, media_type="application/json")
 
 
 async def get_order(call: Call) -> OrderView:
@@ -93,7 +96,7 @@ async def get_order(call: Call) -> OrderView:
 
 
 async def cancel_order(call: Call) -> OrderView:
-    return await call.hub.orders.cancel(call.user_id, order_id(call))
+    return OrderView.of(await call.hub.orders.cancel(call.user_id, order_id(call)))
 
 
 async def order_events(call: Call) -> list[OrderEventView]:

@@ -11,18 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.domain import errors
-from hub.domain.positions import InconsistentLedger
-from hub.domain.watchlists import WatchlistNameTaken
-from hub.services.trading_ports import ConcurrentUpdate, IdempotencyConflict
+from hub.services.errors import ConcurrentUpdate, IdempotencyConflict
 
 MEDIA_TYPE = "application/problem+json"
 
-# Domain errors -> HTTP status. Subclasses are matched through their MRO, most specific first.
+# Domain and service errors -> HTTP status, the one table of it (the legacy routes reshape the
+# body, not the status). Subclasses are matched through their MRO, most specific first.
 STATUS: dict[type[errors.HubError], int] = {
-    InconsistentLedger: 500,  # a bug, not the client's doing
+    errors.InconsistentLedger: 500,  # a bug, not the client's doing
     ConcurrentUpdate: 409,
     IdempotencyConflict: 409,
-    WatchlistNameTaken: 409,
+    errors.WatchlistNameTaken: 409,
     errors.DependencyUnavailable: 503,
     errors.InvalidInput: 422,
     errors.EmailTaken: 409,

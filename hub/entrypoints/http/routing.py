@@ -15,11 +15,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.bootstrap import Container
-from hub.domain.errors import DependencyUnavailable, Forbidden, HubError, InvalidInput, InvalidToken
-from hub.domain.numeric import MalformedNumber, NumberOutOfRange, parse_int
+from hub.domain.errors import (
+    DependencyUnavailable,
+    Forbidden,
+    HubError,
+    InvalidInput,
+    InvalidToken,
+    MalformedNumber,
+    NumberOutOfRange,
+)
+from hub.domain.numeric import parse_int
 from hub.domain.users import Role
 from hub.entrypoints.http.problems import from_hub_error, problem
-from hub.services.tokens import AccessClaims
+from hub.services.ports import AccessClaims
 
 log = structlog.get_logger("hub.http")
 

@@ -8,19 +8,21 @@ from uuid import uuid4
 
 import pytest
 
-from hub.domain.matching import marketable_price, match_quote, stop_triggered
-from hub.domain.orders import (
-    TRANSITIONS,
+from hub.domain.errors import (
     IllegalTransition,
     InstrumentNotTradable,
     InvalidFill,
     InvalidOrder,
     InvalidQuantity,
     NotCancelable,
+    PriceNotOnTick,
+)
+from hub.domain.matching import marketable_price, match_quote, stop_triggered
+from hub.domain.orders import (
+    TRANSITIONS,
     OrderEventType,
     OrderStatus,
     OrderType,
-    PriceNotOnTick,
     Reservation,
     Side,
     TimeInForce,

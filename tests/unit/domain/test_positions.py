@@ -6,12 +6,14 @@ from uuid import uuid4
 
 import pytest
 
-from hub.domain.errors import Forbidden
-from hub.domain.orders import OrderType, Side, cancel, fill, request_cancel
-from hub.domain.positions import (
+from hub.domain.errors import (
+    Forbidden,
     InconsistentLedger,
     InsufficientBuyingPower,
     InsufficientShares,
+)
+from hub.domain.orders import OrderType, Side, cancel, fill, request_cancel
+from hub.domain.positions import (
     Position,
     apply_fill,
     apply_order_event,

@@ -12,7 +12,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from hub.domain.accounts import Account
-from hub.domain.errors import HubError
+from hub.domain.errors import HubError, InsufficientBuyingPower
 from hub.domain.instruments import Category
 from hub.domain.matching import match_quote
 from hub.domain.orders import (
@@ -33,7 +33,6 @@ from hub.domain.orders import (
     trigger,
 )
 from hub.domain.positions import (
-    InsufficientBuyingPower,
     Position,
     apply_fill,
     apply_order_event,

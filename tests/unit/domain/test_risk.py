@@ -8,21 +8,21 @@ from decimal import Decimal
 import pytest
 
 from hub.domain.accounts import Account
-from hub.domain.errors import Forbidden, InvalidInput
-from hub.domain.orders import InvalidQuantity, OrderType, Reservation, Side, SubmitOrder
-from hub.domain.quotes import Quote
-from hub.domain.risk import (
+from hub.domain.errors import (
+    Forbidden,
     InsufficientBuyingPower,
     InsufficientShares,
+    InvalidInput,
+    InvalidQuantity,
     MarketClosed,
     MaxNotionalExceeded,
     PriceOutsideCollar,
     QuoteUnavailable,
-    RiskLimits,
     StaleQuote,
-    check_order,
-    required_cash,
 )
+from hub.domain.orders import OrderType, Reservation, Side, SubmitOrder
+from hub.domain.quotes import Quote
+from hub.domain.risk import RiskLimits, check_order, required_cash
 
 from .factories import NOW, D, account, instrument, quote, submit
 

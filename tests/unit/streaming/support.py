@@ -12,11 +12,14 @@ from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from streaming import AuthenticationFailed, ChannelKind, Engine, Limits, Principal
 from streaming.direct import DirectWebSocketProtocol
+from streaming.sse import SseEndpoint
+from streaming.websocket import WebSocketEndpoint
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob", "carol-token": "carol"}
 
@@ -114,12 +117,20 @@ async def serve_app(
         sock.close()
 
 
+def routes(engine: Engine) -> list[Route | WebSocketRoute]:
+    """The engine's WebSocket and SSE endpoints, mounted as an application would."""
+    return [
+        WebSocketRoute("/ws", WebSocketEndpoint(engine)),
+        Route("/sse", SseEndpoint(engine), methods=["GET"]),
+    ]
+
+
 @contextlib.asynccontextmanager
 async def serve(
     engine: Engine, *, sndbuf: int | None = None, deflate: bool = False
 ) -> AsyncIterator[str]:
-    """Serve the engine's routes (see serve_app)."""
-    app = Starlette(routes=[engine.websocket_route("/ws"), engine.sse_route("/sse")])
+    """Serve the engine's endpoints at /ws and /sse (see serve_app)."""
+    app = Starlette(routes=routes(engine))
     async with serve_app(app, sndbuf=sndbuf, deflate=deflate) as address:
         yield address
 

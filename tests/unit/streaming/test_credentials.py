@@ -11,8 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
 
 from streaming import CloseCode, Limits, TooManyConnections
+from streaming.lease import Lease
+from streaming.session import SessionState
+from streaming.sse import SseEndpoint
+from streaming.websocket import WebSocketEndpoint
 
 from .support import (
     client,
@@ -157,6 +162,22 @@ async def test_leases_share_the_per_principal_limit_with_sockets() -> None:
             assert (await third.expect("error"))["code"] == "too_many_connections"
 
 
+async def test_a_session_moves_from_open_through_closing_to_closed() -> None:
+    async with make_engine() as engine:
+        session = Lease(engine, make_principal("alice", "s"))
+        states = [session.state]
+        assert engine.open_session(session)
+        session.request_close(CloseCode.TOKEN_EXPIRED, "access token expired")
+        session.request_close(CloseCode.GOING_AWAY, "too late")  # the first request wins
+        states.append(session.state)
+        assert session.ended.result() == (CloseCode.TOKEN_EXPIRED, "access token expired")
+        engine.close_session(session)
+        engine.close_session(session)  # again: harmless
+        states.append(session.state)
+        assert states == [SessionState.OPEN, SessionState.CLOSING, SessionState.CLOSED]
+        assert engine.stats()["connections"] == 0
+
+
 def make_principal(user: str, sid: str, ttl: float = 3600.0) -> Any:
     from streaming import Principal
 
@@ -229,7 +250,7 @@ async def test_the_application_renders_sse_problems() -> None:
         return Response(body, status, headers=dict(headers), media_type="application/problem+json")
 
     async with make_engine() as engine:
-        app = Starlette(routes=[engine.sse_route("/sse", problem=render)])
+        app = Starlette(routes=[Route("/sse", SseEndpoint(engine, render), methods=["GET"])])
         async with (
             serve_app(app) as address,
             httpx.AsyncClient(base_url=f"http://{address}") as http,
@@ -247,7 +268,7 @@ async def test_a_huge_frame_is_refused_from_its_header() -> None:
     header that announces 15 MiB, without waiting for (and buffering) the payload."""
     limits = Limits()
     async with make_engine(limits=limits) as engine:
-        app = Starlette(routes=[engine.websocket_route("/ws")])
+        app = Starlette(routes=[WebSocketRoute("/ws", WebSocketEndpoint(engine))])
         async with serve_app(app, ws_max_size=limits.transport_max_frame_bytes) as address:
             host, port = address.split(":")
             assert await huge_frame_close_code(host, int(port)) == 1009

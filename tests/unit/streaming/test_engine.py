@@ -186,9 +186,9 @@ async def test_upstream_reference_counting_and_stats() -> None:
     async with make_engine() as engine:
         async with engine.subscribe("quotes:X"), engine.subscribe("quotes:X"):
             assert engine.stats()["subscriptions"] == 2
-            assert set(engine._channels) == {"quotes:X", "_revoked"}  # + the control channel
+            assert set(engine._fanout) == {"quotes:X", "_revoked"}  # + the control channel
         assert engine.stats()["subscriptions"] == 0
-        assert set(engine._channels) == {"_revoked"}
+        assert set(engine._fanout) == {"_revoked"}
         stats = engine.stats()
         assert set(stats) == {
             "connections",

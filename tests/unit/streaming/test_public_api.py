@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import subprocess
+import sys
 
 import streaming
 
@@ -59,3 +61,14 @@ def test_streaming_never_imports_hub() -> None:
 
 def test_py_typed_marker() -> None:
     assert (pathlib.Path(streaming.__file__).parent / "py.typed").exists()
+
+
+def test_the_engine_needs_no_web_framework() -> None:
+    """The transports (streaming.websocket, streaming.sse, streaming.direct) are the
+    application's to mount; `import streaming` loads no web framework or server."""
+    code = "import sys, streaming; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    for framework in ["starlette", "sse_starlette", "uvicorn", "websockets", "redis"]:
+        assert f"'{framework}'" not in loaded, framework

@@ -50,7 +50,7 @@ async def test_slow_reader_is_bounded_closed_and_recovers_everything() -> None:
             for i in range(COUNT):
                 await engine.publish("events:feed", "event", {"i": i, "pad": PAD})
                 await engine.publish("quotes:A", "quote", {"i": i})
-                peak = max([peak, *(s.outbox.pending_bytes for s in engine._sessions)])
+                peak = max([peak, *(s.outbox.pending_bytes for s in engine._connections)])
                 await asyncio.sleep(0)
             await reader
 

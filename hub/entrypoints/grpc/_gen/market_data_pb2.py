@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+hub/entrypoints/grpc/_gen/market_data.proto\x12\x06hub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x14GetMarketDataRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"Y\n\x15GetMarketDataResponse\x12\'\n\x0bmarket_data\x18\x01 \x03(\x0b\x32\x12.hub.v1.MarketData\x12\x17\n\x0funknown_symbols\x18\x02 \x03(\t\"*\n\x17StreamMarketDataRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"l\n\nMarketData\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x1c\n\x05quote\x18\x05 \x01(\x0b\x32\r.hub.v1.Quote\"\xe7\x01\n\x05Quote\x12\x0b\n\x03\x62id\x18\x01 \x01(\t\x12\x0b\n\x03\x61sk\x18\x02 \x01(\t\x12\x0c\n\x04last\x18\x03 \x01(\t\x12\x10\n\x08\x62id_size\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\x12\x0c\n\x04open\x18\x06 \x01(\t\x12\x0c\n\x04high\x18\x07 \x01(\t\x12\x0b\n\x03low\x18\x08 \x01(\t\x12\x12\n\nprev_close\x18\t \x01(\t\x12\x0e\n\x06\x63hange\x18\n \x01(\t\x12\x16\n\x0e\x63hange_percent\x18\x0b \x01(\t\x12-\n\ttimestamp\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x10MarketDataUpdate\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x1c\n\x05quote\x18\x02 \x01(\x0b\x32\r.hub.v1.Quote\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x32\xb2\x01\n\x11MarketDataService\x12L\n\rGetMarketData\x12\x1c.hub.v1.GetMarketDataRequest\x1a\x1d.hub.v1.GetMarketDataResponse\x12O\n\x10StreamMarketData\x12\x1f.hub.v1.StreamMarketDataRequest\x1a\x18.hub.v1.MarketDataUpdate0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+hub/entrypoints/grpc/_gen/market_data.proto\x12\x06hub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x14GetMarketDataRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"Y\n\x15GetMarketDataResponse\x12\'\n\x0bmarket_data\x18\x01 \x03(\x0b\x32\x12.hub.v1.MarketData\x12\x17\n\x0funknown_symbols\x18\x02 \x03(\t\"*\n\x17StreamMarketDataRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"l\n\nMarketData\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x1c\n\x05quote\x18\x05 \x01(\x0b\x32\r.hub.v1.Quote\"\xfa\x01\n\x05Quote\x12\x0b\n\x03\x62id\x18\x01 \x01(\t\x12\x0b\n\x03\x61sk\x18\x02 \x01(\t\x12\x0c\n\x04last\x18\x03 \x01(\t\x12\x10\n\x08\x62id_size\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\x12\x0c\n\x04open\x18\x06 \x01(\t\x12\x0c\n\x04high\x18\x07 \x01(\t\x12\x0b\n\x03low\x18\x08 \x01(\t\x12\x12\n\nprev_close\x18\t \x01(\t\x12\x0e\n\x06\x63hange\x18\n \x01(\t\x12\x16\n\x0e\x63hange_percent\x18\x0b \x01(\t\x12-\n\ttimestamp\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlast_size\x18\r \x01(\t\"M\n\x10MarketDataUpdate\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x1c\n\x05quote\x18\x02 \x01(\x0b\x32\r.hub.v1.Quote\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x32\xb2\x01\n\x11MarketDataService\x12L\n\rGetMarketData\x12\x1c.hub.v1.GetMarketDataRequest\x1a\x1d.hub.v1.GetMarketDataResponse\x12O\n\x10StreamMarketData\x12\x1f.hub.v1.StreamMarketDataRequest\x1a\x18.hub.v1.MarketDataUpdate0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,9 +41,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKETDATA']._serialized_start=264
   _globals['_MARKETDATA']._serialized_end=372
   _globals['_QUOTE']._serialized_start=375
-  _globals['_QUOTE']._serialized_end=606
-  _globals['_MARKETDATAUPDATE']._serialized_start=608
-  _globals['_MARKETDATAUPDATE']._serialized_end=685
-  _globals['_MARKETDATASERVICE']._serialized_start=688
-  _globals['_MARKETDATASERVICE']._serialized_end=866
+  _globals['_QUOTE']._serialized_end=625
+  _globals['_MARKETDATAUPDATE']._serialized_start=627
+  _globals['_MARKETDATAUPDATE']._serialized_end=704
+  _globals['_MARKETDATASERVICE']._serialized_start=707
+  _globals['_MARKETDATASERVICE']._serialized_end=885
 # @@protoc_insertion_point(module_scope)

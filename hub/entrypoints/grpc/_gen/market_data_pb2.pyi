@@ -44,7 +44,7 @@ class MarketData(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., currency: _Optional[str] = ..., quote: _Optional[_Union[Quote, _Mapping]] = ...) -> None: ...
 
 class Quote(_message.Message):
-    __slots__ = ("bid", "ask", "last", "bid_size", "ask_size", "open", "high", "low", "prev_close", "change", "change_percent", "timestamp")
+    __slots__ = ("bid", "ask", "last", "bid_size", "ask_size", "open", "high", "low", "prev_close", "change", "change_percent", "timestamp", "last_size")
     BID_FIELD_NUMBER: _ClassVar[int]
     ASK_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,7 @@ class Quote(_message.Message):
     CHANGE_FIELD_NUMBER: _ClassVar[int]
     CHANGE_PERCENT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SIZE_FIELD_NUMBER: _ClassVar[int]
     bid: str
     ask: str
     last: str
@@ -69,7 +70,8 @@ class Quote(_message.Message):
     change: str
     change_percent: str
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, bid: _Optional[str] = ..., ask: _Optional[str] = ..., last: _Optional[str] = ..., bid_size: _Optional[str] = ..., ask_size: _Optional[str] = ..., open: _Optional[str] = ..., high: _Optional[str] = ..., low: _Optional[str] = ..., prev_close: _Optional[str] = ..., change: _Optional[str] = ..., change_percent: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    last_size: str
+    def __init__(self, bid: _Optional[str] = ..., ask: _Optional[str] = ..., last: _Optional[str] = ..., bid_size: _Optional[str] = ..., ask_size: _Optional[str] = ..., open: _Optional[str] = ..., high: _Optional[str] = ..., low: _Optional[str] = ..., prev_close: _Optional[str] = ..., change: _Optional[str] = ..., change_percent: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_size: _Optional[str] = ...) -> None: ...
 
 class MarketDataUpdate(_message.Message):
     __slots__ = ("symbol", "quote", "seq")

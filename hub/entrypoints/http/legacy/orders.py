@@ -8,15 +8,13 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.domain.errors import InvalidInput
+from hub.domain.errors import InvalidInput, MalformedNumber, NotCancelable
 from hub.domain.money import to_cents
-from hub.domain.numeric import MalformedNumber, parse_int
+from hub.domain.numeric import parse_int
 from hub.domain.orders import (
-    NotCancelable,
     Order,
     OrderStatus,
     OrderType,
@@ -51,7 +49,7 @@ from hub.entrypoints.http.legacy._common import (
 from hub.entrypoints.http.orders import order_id
 from hub.entrypoints.http.routing import Call
 from hub.services.trading_ports import OrderQuery
-from hub.services.views import PRICE_PLACES, OrderView
+from hub.services.views import PRICE_PLACES
 
 
 def _command(call: Call, body: LegacyOrderRequest) -> SubmitOrder | Response:
@@ -98,7 +96,7 @@ def _touch(side: Side, quote: Quote | None) -> Decimal | None:
     """The price an order of this side would trade at now: the ask for buys, the bid for sells."""
     if quote is None:
         return None
-    price = quote.ask if side is Side.BUY else quote.bid
+    price = quote.touch(side)
     return price if price > 0 else None
 
 
@@ -110,12 +108,11 @@ async def submit_order(call: Call) -> Response:
     if isinstance(command, Response):
         return command
     key = call.request.headers.get("idempotency-key")
-    submitted = await call.hub.orders.submit(call.user_id, command, key)
-    order = msgspec.json.decode(submitted.body, type=OrderView)
+    order = (await call.hub.orders.submit(call.user_id, command, key)).order
     quote = (await call.hub.market_data.quotes([command.symbol])).get(command.symbol)
     answer = LegacySubmitted(
         order_id=order.id,
-        status=LEGACY_STATUS[OrderStatus(order.status)],
+        status=LEGACY_STATUS[order.status],
         message="Order submitted for processing",
         estimated_price=_touch(command.side, quote),
         market_price=quote.last if quote is not None and quote.last > 0 else None,
@@ -195,14 +192,14 @@ async def get_order_status(call: Call) -> LegacyOrderStatus:
 async def cancel_order(call: Call) -> Response | LegacyCancel:
     oid = order_id(call)
     try:
-        view = await call.hub.orders.cancel(call.user_id, oid)
+        order = await call.hub.orders.cancel(call.user_id, oid)
     except NotCancelable as exc:
         # The original answered 400 "cannot be cancelled" (our REST API: 422 not_cancelable).
         message = f"{exc.detail}: it cannot be cancelled"
         return bad_request(call.request, exc.code, "Cannot Cancel Order", message, exc.title)
     # Cancelling is asynchronous: PROCESSING now, then CANCELLED (or EXECUTED if a fill won).
-    status = OrderStatus(view.status)
-    return LegacyCancel(view.id, LEGACY_STATUS[status], STATUS_MESSAGE[status], view.updated_at)
+    legacy_status, message = LEGACY_STATUS[order.status], STATUS_MESSAGE[order.status]
+    return LegacyCancel(order.id, legacy_status, message, order.updated_at)
 
 
 def _page_param(request: Request, name: str, default: int, maximum: int) -> int | Response:

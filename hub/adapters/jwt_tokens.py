@@ -1,13 +1,12 @@
-"""Access tokens: short-lived HS256 JWTs with sub, exp, iat, jti, role, issuer and audience,
-and `sid`: the login session (refresh-token family) they were issued for, so that revoking the
-session can end the streams opened with them. Tokens without `sid` (issued before it existed)
-stay valid until they expire."""
+"""Access tokens as short-lived HS256 JWTs (PyJWT) with sub, exp, iat, jti, role, issuer and
+audience, and `sid`: the login session (refresh-token family) they were issued for, so that
+revoking the session can end the streams opened with them. Tokens without `sid` (issued before
+it existed) stay valid until they expire."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -15,23 +14,14 @@ import jwt
 
 from hub.domain.errors import InvalidToken
 from hub.domain.users import Role
+from hub.services.ports import AccessClaims
 
 ALGORITHM = "HS256"  # pinned: the verifier never trusts the header's "alg"
 VERIFIED_CACHE = 10_000  # tokens whose signature and claims were checked, kept until they expire
 
 
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: UUID
-    role: Role
-    jti: str
-    expires_at: datetime
-    #: The login session (refresh-token family id, hex) or None for tokens issued without it.
-    sid: str | None = None
-
-
-class AccessTokens:
-    """Issues and verifies access JWTs."""
+class JwtAccessTokens:
+    """Issues and verifies access JWTs (the AccessTokens port)."""
 
     def __init__(self, secret: str, *, ttl: timedelta, issuer: str, audience: str) -> None:
         self._secret = secret
