@@ -109,7 +109,8 @@ async def _postgres(
     from hub.adapters.postgres.leadership import postgres_leadership
     from hub.adapters.postgres.migrations import pending
     from hub.adapters.postgres.outbox import PostgresOutbox
-    from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
+    from hub.adapters.postgres.reader import PostgresTradingReader
+    from hub.adapters.postgres.trading import PostgresUnitOfWork
     from hub.adapters.postgres.watchlists import PostgresWatchlists
 
     try:

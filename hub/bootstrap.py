@@ -35,7 +35,7 @@ from hub.services.feed import FeedService
 from hub.services.market_data import MarketDataService
 from hub.services.orders import OrderService
 from hub.services.portfolio import PortfolioService
-from hub.services.ports import QuoteStore, UserRepository
+from hub.services.ports import QuoteStore
 from hub.services.quote_mirror import QuoteMirror
 from hub.services.relay import OutboxRelay
 from hub.services.supervisor import OrderSupervisor
@@ -75,7 +75,6 @@ class Container:
 
     settings: Settings
     auth: AuthService
-    users: UserRepository
     market_data: MarketDataService
     portfolio: PortfolioService
     orders: OrderService
@@ -139,7 +138,7 @@ async def bootstrap(
         mirror = QuoteMirror(ports.quotes)
         quotes: QuoteStore = mirror if not run_feed and settings.redis_url else ports.quotes
         market_data = MarketDataService(ports.instruments, ports.instrument_cache, quotes)
-        watchlists = WatchlistService(ports.watchlists, market_data, clock)
+        watchlists = WatchlistService(ports.watchlists, market_data, clock, ports.users)
         hasher = Argon2Hasher()
         stack.callback(hasher.close)
         auth = _auth(settings, ports, clock, watchlists, hasher)
@@ -198,7 +197,6 @@ async def bootstrap(
         yield Container(
             settings=settings,
             auth=auth,
-            users=ports.users,
             market_data=market_data,
             portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),
             orders=orders,

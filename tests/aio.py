@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 
@@ -13,6 +13,13 @@ async def until(done: Callable[[], object], within: float = 8.0) -> None:
     async with asyncio.timeout(within):
         while not done():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+
+
+async def until_async(done: Callable[[], Awaitable[object]], within: float = 8.0) -> None:
+    """Wait until `await done()` is true (a store read, say)."""
+    async with asyncio.timeout(within):
+        while not await done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,8 @@ from hub.adapters.memory.market import MemoryQuotes
 from hub.adapters.postgres.desk import PostgresOrderDesk
 from hub.adapters.postgres.instruments import PostgresInstruments
 from hub.adapters.postgres.outbox import PostgresOutbox
-from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
+from hub.adapters.postgres.reader import PostgresTradingReader
+from hub.adapters.postgres.trading import PostgresUnitOfWork
 from hub.adapters.postgres.users import PostgresRegistrar
 from hub.domain.accounts import Account
 from hub.domain.calendar import AlwaysOpen

@@ -11,7 +11,13 @@ from decimal import Decimal
 import structlog
 
 from hub.domain.accounts import Account
-from hub.domain.errors import InvalidCredentials, InvalidToken, RateLimited, RefreshTokenReused
+from hub.domain.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    RateLimited,
+    RefreshTokenReused,
+)
 from hub.domain.passwords import check_password
 from hub.domain.tokens import RefreshToken, hash_refresh_secret, new_refresh_secret
 from hub.domain.users import Role, User, normalize_email
@@ -189,6 +195,13 @@ class AuthService:
                 # The session is revoked in the store; its open streams still end when their
                 # access tokens expire. Not worth failing the logout for.
                 log.warning("revocation listener failed", family_id=str(family_id), error=repr(exc))
+
+    async def user(self, user_id: uuid.UUID) -> User:
+        """The user an access token names; NotFound once deleted (a token outlives its user)."""
+        user = await self._users.get(user_id)
+        if user is None:
+            raise NotFound("the user of this token no longer exists")
+        return user
 
     def authenticate(self, access_token: str) -> AccessClaims:
         return self._access.verify(access_token)

@@ -18,14 +18,19 @@ from hub.domain.watchlists import (
     with_symbols,
 )
 from hub.services.market_data import MarketDataService, parse_symbols
-from hub.services.ports import Clock, WatchlistRepository
+from hub.services.ports import Clock, UserRepository, WatchlistRepository
 
 
 class WatchlistService:
     def __init__(
-        self, repo: WatchlistRepository, market_data: MarketDataService, clock: Clock
+        self,
+        repo: WatchlistRepository,
+        market_data: MarketDataService,
+        clock: Clock,
+        users: UserRepository,
     ) -> None:
         self._repo = repo
+        self._users = users
         self._market_data = market_data
         self._clock = clock
 
@@ -49,6 +54,11 @@ class WatchlistService:
         return found
 
     async def create(self, user_id: UUID, name: str, symbols: list[str]) -> Watchlist:
+        # A token outlives its user (it is checked by signature, not against the database). The
+        # other writes find nothing of a deleted user (their rows went with it), but a create would
+        # store a list for nobody (or hit the foreign key in Postgres): refuse it as /auth/me does.
+        if await self._users.get(user_id) is None:
+            raise NotFound("the user of this token no longer exists")
         now = self._clock.now()
         empty = Watchlist(
             id=uuid.uuid4(),

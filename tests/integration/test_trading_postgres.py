@@ -11,7 +11,8 @@ import pytest
 
 from hub.adapters.postgres.desk import PostgresOrderDesk
 from hub.adapters.postgres.outbox import PostgresOutbox
-from hub.adapters.postgres.trading import PostgresTradingReader, PostgresUnitOfWork
+from hub.adapters.postgres.reader import PostgresTradingReader
+from hub.adapters.postgres.trading import PostgresUnitOfWork
 from hub.adapters.postgres.users import PostgresRegistrar
 from hub.domain.orders import OrderType, Reservation, Side, SubmitOrder, accept, new_order
 from hub.services.trading_ports import IdempotencyRecord, OutboxRow, Placement

@@ -15,9 +15,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from hub.adapters.postgres.trading import (
-    _ACCOUNT_COLUMNS,
-    _ORDER_COLUMNS,
+from hub.adapters.postgres.rows import (
+    ACCOUNT_COLUMNS,
+    ORDER_COLUMNS,
     ORDER_FIELDS,
     ORDER_TYPES,
     order_values,
@@ -37,7 +37,7 @@ from hub.services.trading_ports import (
 
 _encoder = msgspec.json.Encoder()
 _order_decoder = msgspec.json.Decoder(Order)
-_event_decoder = msgspec.json.Decoder(OrderEvent)
+event_decoder = msgspec.json.Decoder(OrderEvent)
 # An idempotency record is the request's fingerprint and the order as placed: the Order's JSON,
 # in `body`. The `status` column is from when the record was the HTTP response: records written
 # now hold PLACED_ORDER there. Older ones hold 202 and the answer's JSON (an OrderView); for
@@ -45,7 +45,7 @@ _event_decoder = msgspec.json.Decoder(OrderEvent)
 PLACED_ORDER = 0
 _FIRST_EVENT = "SELECT body FROM order_events WHERE order_id = $1 ORDER BY seq LIMIT 1"
 _SNAPSHOT = (
-    f"SELECT {', '.join('a.' + c.strip() for c in _ACCOUNT_COLUMNS.split(','))},"
+    f"SELECT {', '.join('a.' + c.strip() for c in ACCOUNT_COLUMNS.split(','))},"
     " p.qty, p.reserved_qty, p.avg_entry_price, p.realized_pl,"
     " k.fingerprint, k.status, k.body"
     " FROM accounts a"
@@ -75,7 +75,7 @@ def _place_sql(side: Side) -> str:
         )
     return (
         f"WITH r AS ({reserve}),"
-        f" o AS (INSERT INTO orders ({_ORDER_COLUMNS}) SELECT {', '.join(col.values())} FROM r"
+        f" o AS (INSERT INTO orders ({ORDER_COLUMNS}) SELECT {', '.join(col.values())} FROM r"
         " RETURNING id),"
         " e AS (INSERT INTO order_events (id, order_id, type, at, body)"
         f" SELECT ${e}::uuid, o.id, ${e + 1}::text, ${e + 2}::timestamptz, ${e + 3}::jsonb"
@@ -123,7 +123,7 @@ class PostgresOrderDesk:
         if record["status"] == PLACED_ORDER:
             return _order_decoder.decode(record["body"])
         order_id = UUID(msgspec.json.decode(record["body"])["id"])
-        return _event_decoder.decode(await self._pool.fetchval(_FIRST_EVENT, order_id)).order
+        return event_decoder.decode(await self._pool.fetchval(_FIRST_EVENT, order_id)).order
 
     async def place(self, placement: Placement) -> list[OutboxRow] | None:
         order, event, key = placement.order, placement.event, placement.key

@@ -1,18 +1,27 @@
 """The trading core in PostgreSQL: a unit of work over one connection and transaction (row locks
 with SELECT ... FOR UPDATE, compare-and-set on the order version), with batch forms that lock
-many rows per statement and write a whole batch in one statement, and the read side."""
+many rows per statement and write a whole batch in one statement. The read side is reader.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
+from hub.adapters.postgres.rows import (
+    ACCOUNT_COLUMNS,
+    ORDER_COLUMNS,
+    ORDER_FIELDS,
+    ORDER_TYPES,
+    POSITION_COLUMNS,
+    event_encoder,
+    order_values,
+    to_order,
+    to_position,
+)
 from hub.domain.accounts import Account
 from hub.domain.errors import DuplicateClientOrderId
 from hub.domain.orders import Execution, Order, OrderEvent
@@ -21,67 +30,14 @@ from hub.services.errors import ConcurrentUpdate
 from hub.services.trading_ports import (
     HANDOVER_LEASE_S,
     Changes,
-    Holdings,
-    OrderQuery,
     OutboxRow,
 )
 
-ORDER_FIELDS = Order.__struct_fields__
-_ORDER_COLUMNS = ", ".join(ORDER_FIELDS)
 _ORDER_PARAMS = ", ".join(f"${i}" for i in range(1, len(ORDER_FIELDS) + 1))
 _ORDER_UPDATE = ", ".join(
     f"{name} = ${i}" for i, name in enumerate(ORDER_FIELDS, 1) if name not in ("id",)
 )
 _VERSION_PARAM = f"${len(ORDER_FIELDS) + 1}"
-_POSITION_COLUMNS = "account_id, user_id, symbol, qty, reserved_qty, avg_entry_price, realized_pl"
-_ACCOUNT_COLUMNS = "id, user_id, cash, reserved_cash, currency, created_at"
-# SQL types of the order columns: batch statements pass each column as one typed array.
-ORDER_TYPES = {
-    "id": "uuid", "account_id": "uuid", "user_id": "uuid", "client_order_id": "text",
-    "symbol": "text", "side": "text", "type": "text", "time_in_force": "text", "qty": "numeric",
-    "limit_price": "numeric", "stop_price": "numeric", "status": "text",
-    "filled_qty": "numeric", "filled_avg_price": "numeric", "reserved_cash": "numeric",
-    "reserved_qty": "numeric", "reject_reason": "text", "created_at": "timestamptz",
-    "updated_at": "timestamptz", "submitted_at": "timestamptz", "filled_at": "timestamptz",
-    "canceled_at": "timestamptz", "expired_at": "timestamptz", "triggered": "boolean",
-    "version": "integer",
-}  # fmt: skip
-assert tuple(ORDER_TYPES) == ORDER_FIELDS, "orders columns and the Order struct diverged"
-_event_encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(OrderEvent)
-# The portfolio routes need the account and its open positions on every request: one row, the
-# positions as an array of records in it, so one round trip where a query each took two.
-_HOLDINGS = (
-    f"SELECT {_ACCOUNT_COLUMNS}, ARRAY(SELECT ROW(p.symbol, p.qty, p.reserved_qty,"
-    " p.avg_entry_price, p.realized_pl) FROM positions p"
-    " WHERE p.account_id = a.id AND p.qty > 0 ORDER BY p.symbol) AS positions"
-    " FROM accounts a WHERE a.user_id = $1"
-)
-# The ownership check is the WHERE clause: no row when the order is missing or someone else's.
-_OWNED_EVENTS = (
-    "SELECT ARRAY(SELECT e.body FROM order_events e WHERE e.order_id = o.id ORDER BY e.seq)"
-    " FROM orders o WHERE o.id = $1 AND o.user_id = $2"
-)
-
-
-def order_values(order: Order) -> list[Any]:
-    return [
-        v.value if hasattr(v, "value") and not isinstance(v, bool) else v
-        for v in (getattr(order, name) for name in ORDER_FIELDS)
-    ]
-
-
-def to_order(row: asyncpg.Record) -> Order:
-    return msgspec.convert(dict(row), Order)
-
-
-def to_position(row: asyncpg.Record) -> Position:
-    return Position(**{k: row[k] for k in Position.__struct_fields__})
-
-
-def to_account(row: asyncpg.Record) -> Account:
-    """The account columns of a row that may carry others (a joined read)."""
-    return Account(**{k: row[k] for k in Account.__struct_fields__})
 
 
 class PostgresUnitOfWork:
@@ -125,7 +81,7 @@ class PostgresUnitOfWork:
 
     async def account_for_update(self, user_id: UUID) -> Account | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE user_id = $1 FOR UPDATE", user_id
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = $1 FOR UPDATE", user_id
         )
         return None if row is None else Account(**dict(row))
 
@@ -139,7 +95,7 @@ class PostgresUnitOfWork:
 
     async def position_for_update(self, account_id: UUID, symbol: str) -> Position | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_POSITION_COLUMNS} FROM positions"
+            f"SELECT {POSITION_COLUMNS} FROM positions"
             " WHERE account_id = $1 AND symbol = $2 FOR UPDATE",
             account_id,
             symbol,
@@ -148,7 +104,7 @@ class PostgresUnitOfWork:
 
     async def save_position(self, position: Position) -> None:
         await self.conn.execute(
-            f"INSERT INTO positions ({_POSITION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty,"
             " reserved_qty = EXCLUDED.reserved_qty, avg_entry_price = EXCLUDED.avg_entry_price,"
             " realized_pl = EXCLUDED.realized_pl, updated_at = now()",
@@ -164,7 +120,7 @@ class PostgresUnitOfWork:
     async def add_order(self, order: Order) -> None:
         try:
             await self.conn.execute(
-                f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({_ORDER_PARAMS})",
+                f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({_ORDER_PARAMS})",
                 *order_values(order),
             )
         except asyncpg.UniqueViolationError as exc:
@@ -174,7 +130,7 @@ class PostgresUnitOfWork:
 
     async def order_for_update(self, order_id: UUID) -> Order | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
         )
         return None if row is None else to_order(row)
 
@@ -211,7 +167,7 @@ class PostgresUnitOfWork:
             event.order_id,
             event.type.value,
             event.at,
-            _event_encoder.encode(event).decode(),
+            event_encoder.encode(event).decode(),
         )
 
     async def enqueue(self, topic: str, body: bytes) -> None:
@@ -222,15 +178,14 @@ class PostgresUnitOfWork:
     async def orders_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Order]:
         # Sorted, so that two workers locking overlapping batches cannot deadlock.
         rows = await self.conn.fetch(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ANY($1::uuid[])"
-            " ORDER BY id FOR UPDATE",
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
             sorted(set(ids)),
         )
         return {row["id"]: to_order(row) for row in rows}
 
     async def accounts_for_update(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         rows = await self.conn.fetch(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])"
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])"
             " ORDER BY id FOR UPDATE",
             sorted(set(ids)),
         )
@@ -238,7 +193,7 @@ class PostgresUnitOfWork:
 
     async def accounts(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         rows = await self.conn.fetch(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])", list(set(ids))
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::uuid[])", list(set(ids))
         )
         return {row["id"]: Account(**dict(row)) for row in rows}
 
@@ -258,7 +213,7 @@ class PostgresUnitOfWork:
             [k[1] for k in wanted],
         )
         rows = await self.conn.fetch(
-            f"SELECT {_POSITION_COLUMNS} FROM positions"
+            f"SELECT {POSITION_COLUMNS} FROM positions"
             " WHERE (account_id, symbol) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
             " ORDER BY account_id, symbol FOR UPDATE",
             [k[0] for k in wanted],
@@ -278,7 +233,7 @@ class PostgresUnitOfWork:
             [x.symbol for x in xs], [x.side.value for x in xs], [x.qty for x in xs],
             [x.price for x in xs], [x.at for x in xs],
             [e.id for e in es], [e.order_id for e in es], [e.type.value for e in es],
-            [e.at for e in es], [_event_encoder.encode(e).decode() for e in es],
+            [e.at for e in es], [event_encoder.encode(e).decode() for e in es],
             [a for a, _ in cash], [d[0] for _, d in cash], [d[1] for _, d in cash],
             *([getattr(p, c) for p in positions] for c in _POSITION_COLUMN_LIST),
             [t for t, _ in changes.outbox], [b for _, b in changes.outbox],
@@ -294,91 +249,7 @@ class PostgresUnitOfWork:
         return [OutboxRow(i, t, b) for i, (t, b) in zip(ids, changes.outbox, strict=True)]
 
 
-class PostgresTradingReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def order(self, order_id: UUID) -> Order | None:
-        row = await self._pool.fetchrow(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", order_id
-        )
-        return None if row is None else to_order(row)
-
-    async def orders(self, query: OrderQuery) -> list[Order]:
-        clauses, args = ["user_id = $1"], [query.user_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.statuses is not None:
-            clauses.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
-        if query.symbol is not None:
-            clauses.append(f"symbol = {arg(query.symbol)}")
-        if query.after is not None:
-            clauses.append(f"created_at > {arg(query.after)}")
-        if query.until is not None:
-            clauses.append(f"created_at <= {arg(query.until)}")
-        if query.cursor is not None:
-            clauses.append(f"(created_at, id) < ({arg(query.cursor[0])}, {arg(query.cursor[1])})")
-        rows = await self._pool.fetch(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {' AND '.join(clauses)}"
-            f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}",
-            *args,
-        )
-        return [to_order(row) for row in rows]
-
-    async def positions(self, account_id: UUID) -> list[Position]:
-        rows = await self._pool.fetch(
-            f"SELECT {_POSITION_COLUMNS} FROM positions WHERE account_id = $1 ORDER BY symbol",
-            account_id,
-        )
-        return [to_position(row) for row in rows]
-
-    async def holdings(self, user_id: UUID) -> Holdings | None:
-        row = await self._pool.fetchrow(_HOLDINGS, user_id)
-        if row is None:
-            return None
-        account = to_account(row)
-        positions = tuple(
-            Position(
-                account_id=account.id,
-                user_id=account.user_id,
-                symbol=symbol,
-                qty=qty,
-                reserved_qty=reserved_qty,
-                avg_entry_price=avg_entry_price,
-                realized_pl=realized_pl,
-            )
-            for symbol, qty, reserved_qty, avg_entry_price, realized_pl in row["positions"]
-        )
-        return Holdings(account, positions)
-
-    async def working_orders(self) -> list[Order]:
-        rows = await self._pool.fetch(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN"
-            " ('pending_new', 'new', 'partially_filled', 'pending_cancel')"
-        )
-        return [to_order(row) for row in rows]
-
-    async def orders_changed(self, since: datetime) -> list[Order]:
-        rows = await self._pool.fetch(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE updated_at >= $1", since
-        )
-        return [to_order(row) for row in rows]
-
-    async def events(self, order_id: UUID) -> list[OrderEvent]:
-        rows = await self._pool.fetch(
-            "SELECT body FROM order_events WHERE order_id = $1 ORDER BY seq", order_id
-        )
-        return [_event_decoder.decode(row["body"]) for row in rows]
-
-    async def owned_events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent] | None:
-        bodies: list[str] | None = await self._pool.fetchval(_OWNED_EVENTS, order_id, user_id)
-        return None if bodies is None else [_event_decoder.decode(body) for body in bodies]
-
-
-_POSITION_COLUMN_LIST = [c.strip() for c in _POSITION_COLUMNS.split(",")]
+_POSITION_COLUMN_LIST = [c.strip() for c in POSITION_COLUMNS.split(",")]
 _POSITION_TYPES = ["uuid", "uuid", "text", "numeric", "numeric", "numeric", "numeric"]
 
 
@@ -401,7 +272,7 @@ def _write_batch_sql() -> str:
     b = _params(i + 23, ["text", "bytea"])
     return (
         f"WITH o AS (UPDATE orders SET {updates} FROM unnest({order_params})"
-        f" AS v({_ORDER_COLUMNS}, expected) WHERE orders.id = v.id"
+        f" AS v({ORDER_COLUMNS}, expected) WHERE orders.id = v.id"
         " AND orders.version = v.expected RETURNING orders.id),"
         " x AS (INSERT INTO executions (id, order_id, account_id, symbol, side, qty, price, at)"
         f" SELECT * FROM unnest({x})),"
@@ -411,7 +282,7 @@ def _write_batch_sql() -> str:
         " a AS (UPDATE accounts"
         " SET cash = accounts.cash + v.dc, reserved_cash = accounts.reserved_cash + v.dr"
         f" FROM unnest({a}) AS v(id, dc, dr) WHERE accounts.id = v.id),"
-        f" p AS (INSERT INTO positions ({_POSITION_COLUMNS}) SELECT * FROM unnest({p})"
+        f" p AS (INSERT INTO positions ({POSITION_COLUMNS}) SELECT * FROM unnest({p})"
         " ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty,"
         " reserved_qty = EXCLUDED.reserved_qty, avg_entry_price = EXCLUDED.avg_entry_price,"
         " realized_pl = EXCLUDED.realized_pl, updated_at = now()),"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from hub.domain.errors import NotFound
 from hub.entrypoints.http.routing import Call, Operation, operation
 from hub.entrypoints.http.schemas import (
     LoginRequest,
@@ -44,10 +43,7 @@ async def logout(call: Call) -> None:
 
 
 async def me(call: Call) -> UserOut:
-    user = await call.hub.users.get(call.user_id)
-    if user is None:
-        raise NotFound("the user of this token no longer exists")
-    return UserOut.of(user)
+    return UserOut.of(await call.hub.auth.user(call.user_id))
 
 
 TAGS = ("auth",)

@@ -52,11 +52,6 @@ async def list_watchlists(call: Call) -> list[WatchlistOut]:
 
 async def create(call: Call) -> WatchlistOut:
     body: CreateWatchlist = call.body
-    # A token outlives its user (it is checked by signature, not against the database). The
-    # other writes find nothing of a deleted user (their rows went with it), but a create would
-    # store a list for nobody (or hit the foreign key in Postgres): refuse it as /auth/me does.
-    if await call.hub.users.get(call.user_id) is None:
-        raise NotFound("the user of this token no longer exists")
     return WatchlistOut.of(await call.hub.watchlists.create(call.user_id, body.name, body.symbols))
 
 
