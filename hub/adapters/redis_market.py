@@ -37,10 +37,8 @@ class RedisQuotes:
 
     async def get_many(self, symbols: Iterable[str]) -> dict[str, Quote]:
         wanted = list(symbols)
-        if not wanted:
-            return {}
         try:
-            values = await self._redis.mget([self._prefix + s for s in wanted])
+            values = await _mget(self._redis, self._prefix, wanted)
         except (RedisError, OSError) as exc:
             self.fallbacks += 1
             log.warning("quote store unavailable, serving last seen quotes", error=str(exc))
@@ -58,10 +56,8 @@ class RedisInstrumentCache:
 
     async def get_many(self, symbols: Iterable[str]) -> dict[str, Instrument]:
         wanted = list(symbols)
-        if not wanted:
-            return {}
         try:
-            values = await self._redis.mget([self._prefix + s for s in wanted])
+            values = await _mget(self._redis, self._prefix, wanted)
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"instrument cache: {exc}") from exc
         return {s: _instrument_decoder.decode(v) for s, v in zip(wanted, values, strict=True) if v}
@@ -83,3 +79,8 @@ class RedisInstrumentCache:
             return int(await self._redis.delete(*keys))
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"instrument cache: {exc}") from exc
+
+
+async def _mget(redis: Redis, prefix: str, keys: list[str]) -> list[bytes | str | None]:
+    """One round trip for many keys; none at all for no keys (MGET needs at least one)."""
+    return await redis.mget([prefix + k for k in keys]) if keys else []

@@ -10,7 +10,7 @@ import msgspec
 
 from hub.domain.instruments import Instrument
 from hub.domain.numeric import parse_int
-from hub.entrypoints.http.routing import Call, Operation, Param, operation
+from hub.entrypoints.http.routing import Call, Handler, Operation, Param, operation
 from hub.services.market_data import MarketData, parse_symbols
 from hub.services.views import QuoteView
 
@@ -109,6 +109,22 @@ async def warm(call: Call) -> CacheResult:
 TAGS = ("market data",)
 SYMBOLS = Param("symbols", "comma-separated symbols, e.g. AAPL,MSFT (at most 100)", True)
 ADMIN_SYMBOLS = Param("symbols", "comma-separated symbols (or a JSON body {symbols: [...]})")
+def _cache_admin(action: str, handler: Handler, summary: str) -> Operation:
+    return operation(
+        "POST",
+        f"/api/v1/admin/market-data/cache/{action}",
+        handler,
+        summary,
+        request=SymbolsRequest,
+        optional_body=True,
+        response=CacheResult,
+        admin=True,
+        tags=("admin",),
+        errors=(401, 403, 422),
+        query=(ADMIN_SYMBOLS,),
+    )
+
+
 OPERATIONS: list[Operation] = [
     operation(
         "GET",
@@ -139,30 +155,6 @@ OPERATIONS: list[Operation] = [
         errors=(401, 422),
         query=(SYMBOLS,),
     ),
-    operation(
-        "POST",
-        "/api/v1/admin/market-data/cache/invalidate",
-        invalidate,
-        "Drop symbols from the instrument cache (admin)",
-        request=SymbolsRequest,
-        optional_body=True,
-        response=CacheResult,
-        admin=True,
-        tags=("admin",),
-        errors=(401, 403, 422),
-        query=(ADMIN_SYMBOLS,),
-    ),
-    operation(
-        "POST",
-        "/api/v1/admin/market-data/cache/warm",
-        warm,
-        "Load symbols into the instrument cache (admin)",
-        request=SymbolsRequest,
-        optional_body=True,
-        response=CacheResult,
-        admin=True,
-        tags=("admin",),
-        errors=(401, 403, 422),
-        query=(ADMIN_SYMBOLS,),
-    ),
+    _cache_admin("invalidate", invalidate, "Drop symbols from the instrument cache (admin)"),
+    _cache_admin("warm", warm, "Load symbols into the instrument cache (admin)"),
 ]
