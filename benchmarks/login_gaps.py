@@ -20,8 +20,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,18 +30,11 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    PASSWORD,
-    environment,
-    free_port,
-    latency_ms,
-    median_of,
-    spawn,
-    stop_all,
-    wait_ready,
-    write_report,
-)
+from harness.charts import figure
+from harness.config import PASSWORD, ROOT
+from harness.procs import free_port, spawn, stop_all, wait_ready
+from harness.report import command_line, environment, load_average, write_report
+from harness.stats import latency_ms, median_of
 
 SYMBOLS = 34
 
@@ -141,12 +132,6 @@ async def one_run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 def plot(reports: list[dict[str, Any]], path: Path) -> Path:
     """Bars of the gap percentiles, without and with logins, for each report (Hub version)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
     labels = ["p50_ms", "p99_ms", "max_ms"]
     series = [
         (f"{phase.replace('_', ' ')} (Hub {r['host'].get('git_commit', '?')})", s)
@@ -154,22 +139,20 @@ def plot(reports: list[dict[str, Any]], path: Path) -> Path:
         for phase, s in r["summary"].items()
     ]
     width = 0.8 / len(series)
-    for k, (name, s) in enumerate(series):
-        xs = [i + k * width for i in range(len(labels))]
-        ax.bar(xs, [s[label] for label in labels], width, label=name)
-    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels)
-    ax.set_yscale("log")
-    ax.set_ylabel("gap between quote frames, ms (log)")
-    first = reports[-1]
-    ax.set_title(
-        f"Quote delivery gaps without and with {first['settings']['logins_per_s']:.0f} logins/s"
-        f" (feed 200 quotes/s; medians of {first['settings']['runs']} runs)",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, (9, 4.5)) as (_, ax):
+        for k, (name, s) in enumerate(series):
+            xs = [i + k * width for i in range(len(labels))]
+            ax.bar(xs, [s[label] for label in labels], width, label=name)
+        ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("gap between quote frames, ms (log)")
+        first = reports[-1]
+        ax.set_title(
+            f"Quote delivery gaps without and with {first['settings']['logins_per_s']:.0f}"
+            f" logins/s (feed 200 quotes/s; medians of {first['settings']['runs']} runs)",
+            fontsize=9,
+        )
+        ax.legend(fontsize=8)
     return path
 
 
@@ -186,13 +169,12 @@ async def main(args: argparse.Namespace, root: Path) -> None:
         }
         for phase in ("without_logins", "with_logins")
     }
-    host = environment(("starlette", "uvicorn", "argon2-cffi", "websockets"))
-    host["git_commit"] = args.commit
+    host = environment(("starlette", "uvicorn", "argon2-cffi", "websockets"), tree=root)
     report = {
         "benchmark": "login_gaps",
         "question": __doc__.split("\n\n")[0].replace("\n", " "),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "command": command_line(),
         "settings": {
             "logins_per_s": args.logins,
             "duration_s": args.duration,
@@ -200,7 +182,7 @@ async def main(args: argparse.Namespace, root: Path) -> None:
             "feed_quotes_per_s": 200,
             "symbols": SYMBOLS,
         },
-        "host": {**host, "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "host": {**host, "load_average_at_start": load_average()},
         "summary": summary,
         "runs": runs,
     }
@@ -214,7 +196,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--logins", type=float, default=20.0, help="logins per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
+    parser.add_argument("--root", default=str(ROOT))
     parser.add_argument("--out", help="JSON path (default benchmarks/results/login_gaps-DATE.json)")
     return parser.parse_args()
 
@@ -225,8 +207,4 @@ if __name__ == "__main__":
         print(plot(reports, Path(sys.argv[2])))
         sys.exit(0)
     arguments = parse_args()
-    tree = Path(arguments.root).resolve()
-    arguments.commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
-    ).stdout.strip()
-    asyncio.run(main(arguments, tree))
+    asyncio.run(main(arguments, Path(arguments.root).resolve()))

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,15 +43,24 @@ import psutil
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common
-import fanout_real
+from harness.charts import figure
+from harness.config import CLIENT_CPUS, PASSWORD
+from harness.httpload import http_request, open_loop
+from harness.hub import Hub, run_hub, scrape_metrics
+from harness.procs import raise_nofile
+from harness.report import environment, write_report
+from harness.services import fresh_schema, redis_prefix, services_env
+from harness.stats import slope_per_min
+from harness.users import register_and_login, user_id
+from harness.wsload import WsLoad, build, cpu_pct, subscribed_clients
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM"]
 SAMPLE_EVERY_S = 10.0
+REDIS_DB = 13
 
 
 async def sample(
-    hub: _common.Hub, client: fanout_real.WsLoad, pg: asyncpg.Connection, rds: aioredis.Redis
+    hub: Hub, client: WsLoad, pg: asyncpg.Connection, rds: aioredis.Redis
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"t": time.time()}
     for name, pid in hub.pids().items():
@@ -58,7 +68,7 @@ async def sample(
             proc = psutil.Process(pid)
             row[f"{name}_rss_mib"] = round(proc.memory_info().rss / 2**20, 1)
             row[f"{name}_fds"] = proc.num_fds()
-    metrics = await _common.scrape_metrics(hub.url, "hub_process_tasks")
+    metrics = await scrape_metrics(hub.url, "hub_process_tasks")
     row["serve_tasks"] = next(iter(metrics.values()), None)
     row["postgres_backends"] = await pg.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -67,33 +77,56 @@ async def sample(
     stats = await client.stats()
     row["sockets_open"] = stats["open"]
     row["deliveries_per_s"] = round(stats["deliveries"] / stats["interval_s"])
-    row["client_cpu_pct"] = fanout_real.cpu_pct(stats)
+    row["client_cpu_pct"] = cpu_pct(stats)
     row["closed_by_server"] = stats["closed_by_server"]
     return row
 
 
-def slope_per_min(rows: list[dict[str, Any]], key: str) -> float | None:
-    points = [(r["t"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
-    if len(points) < 3:
-        return None
-    t0 = points[0][0]
-    xs: list[float] = [(t - t0) / 60 for t, _ in points]
-    ys = [float(v) for _, v in points]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var, 3)
+def requests(tokens: list[str], emails: list[str]) -> tuple[list[bytes], list[bytes]]:
+    """The seeded market orders (over the users' tokens) and the logins (one a user)."""
+    rng = random.Random(7)
+    orders = [
+        http_request(
+            "POST",
+            "/api/v1/orders",
+            {"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
+            msgspec.json.encode(
+                {"symbol": rng.choice(SYMBOLS), "side": "buy", "type": "market", "qty": "1"}
+            ),
+        )
+        for k in range(len(tokens) * 8)
+    ]
+    logins = [
+        http_request(
+            "POST",
+            "/api/v1/auth/login",
+            # Logins come from many addresses (the per-address limit would refuse one
+            # address at 2/s); uvicorn trusts X-Forwarded-For from 127.0.0.1.
+            {
+                "Content-Type": "application/json",
+                "X-Forwarded-For": f"10.9.{k // 250}.{k % 250 + 1}",
+            },
+            msgspec.json.encode({"email": e, "password": PASSWORD}),
+        )
+        for k, e in enumerate(emails)
+    ]
+    return orders, logins
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    binary = fanout_real.build_wsload()
+    binary, _ = build()
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
-    async with (
-        _common.fresh_schema() as schema,
-        fanout_real.redis_prefix() as (redis_url, _prefix),
-    ):
-        env = _common.services_env(
+    try:
+        return await measure(args, binary, workdir)
+    finally:
+        shutil.rmtree(binary.parent, ignore_errors=True)
+
+
+async def measure(args: argparse.Namespace, binary: Path, workdir: Path) -> dict[str, Any]:
+    async with fresh_schema() as schema, redis_prefix(REDIS_DB) as (redis_url, _prefix):
+        env = services_env(
             schema,
-            13,
+            REDIS_DB,
             HUB_PAPER_CASH="100000000",
             HUB_ACCESS_TOKEN_TTL="10800",
             HUB_FEED_QPS="50",
@@ -102,17 +135,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             HUB_REGISTER_LIMIT_PER_CLIENT="100000",
         )
         env["HUB_REDIS_URL"] = redis_url
-        async with _common.run_hub(env, workers=1, feed=True, migrate=True) as hub:
+        async with run_hub(env, workers=1, feed=True, migrate_first=True) as hub:
             emails = [f"soak-{i}-{uuid.uuid4().hex[:6]}@bench.local" for i in range(args.users)]
-            logged = await _common.register_and_login(hub.url, emails, concurrency=4)
+            logged = await register_and_login(hub.url, emails, concurrency=4)
             tokens = [logged[e]["access_token"] for e in emails]
             needed = -(-args.sockets // 16)  # sockets per user are capped at 16
             if needed > len(tokens):
                 raise SystemExit(f"--users must be at least {needed} for {args.sockets} sockets")
-            user_ids = [await user_id(hub.url, t) for t in tokens[:needed]]
-            auth = fanout_real.auth_file([uuid.UUID(u) for u in user_ids], args.sockets, workdir)
+            user_ids = [uuid.UUID(await user_id(hub.url, t)) for t in tokens[:needed]]
             channels = [f"quotes:{s}" for s in SYMBOLS[:5]] + ["orders"]
-            client = await fanout_real.WsLoad.start(
+            client = await WsLoad.start(
                 binary,
                 hub.port,
                 args.sockets,
@@ -120,61 +152,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "4",
                 "--deflate-share",
                 "1.0",
-                "--send-file",
-                str(auth),
-                "--send",
-                json.dumps({"action": "subscribe", "channels": channels}),
-                "--ready-marker",
-                '"subscribed"',
-                "--ready-count",
-                str(len(channels)),
+                *subscribed_clients(args.sockets, channels, workdir, user_ids),
                 # Answer the server's heartbeat as hubclient.js does, or the sockets would be
                 # closed as idle (4004) after 75 s.
                 "--reply-on",
                 '"type":"ping"',
                 "--reply",
                 '{"action":"pong"}',
+                cpus=CLIENT_CPUS,
             )
             ready = await client.ready()
             print(f"sockets ready: {ready}", flush=True)
             pg = await asyncpg.connect(env["HUB_DATABASE_URL"].split("?")[0])
             rds = aioredis.from_url(redis_url.split("?")[0])
-            rng = random.Random(7)
-            orders = [
-                _common.http_request(
-                    "POST",
-                    "/api/v1/orders",
-                    {"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
-                    msgspec.json.encode(
-                        {
-                            "symbol": rng.choice(SYMBOLS),
-                            "side": "buy",
-                            "type": "market",
-                            "qty": "1",
-                        }
-                    ),
-                )
-                for k in range(len(tokens) * 8)
-            ]
-            logins = [
-                _common.http_request(
-                    "POST",
-                    "/api/v1/auth/login",
-                    # Logins come from many addresses (the per-address limit would refuse one
-                    # address at 2/s); uvicorn trusts X-Forwarded-For from 127.0.0.1.
-                    {
-                        "Content-Type": "application/json",
-                        "X-Forwarded-For": f"10.9.{k // 250}.{k % 250 + 1}",
-                    },
-                    msgspec.json.encode({"email": e, "password": _common.PASSWORD}),
-                )
-                for k, e in enumerate(emails)
-            ]
+            orders, logins = requests(tokens, emails)
             duration = args.minutes * 60
 
             def cycle(requests: list[bytes], rate: float, connections: int) -> Any:
                 return asyncio.create_task(
-                    _common.open_loop(
+                    open_loop(
                         hub.host,
                         hub.port,
                         lambda i: requests[i % len(requests)],
@@ -223,22 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def user_id(url: str, token: str) -> str:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        me = (
-            await http.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
-        ).json()
-    return str(me["id"])
-
-
 def plot(report: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = report["samples"]
     x = [r["elapsed_s"] / 60 for r in rows]
     panels = [
@@ -248,41 +229,40 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         ("connections", ["postgres_backends", "redis_clients"]),
         ("sockets held / deliveries per s / 100", ["sockets_open", "deliveries_per_s"]),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(20, 4))
-    for ax, (title, keys) in zip(axes, panels, strict=True):
-        for key in keys:
-            ys = [r.get(key) for r in rows]
-            if key == "deliveries_per_s":
-                ys = [y / 100 if isinstance(y, int | float) else None for y in ys]
-            ax.plot(x, [y if y is not None else float("nan") for y in ys], "-o", ms=3, label=key)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("minutes")
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
-    s = report["settings"]
-    fig.suptitle(
-        f"soak: {s['sockets']} sockets + {s['orders_per_s']} orders/s + {s['logins_per_s']}"
-        f" logins/s for {s['minutes']} min, services mode; Hub {report['host']['git_commit']},"
-        f" {report['date']}",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, (20, 4), ncols=len(panels), dpi=100) as (fig, axes):
+        for ax, (title, keys) in zip(axes, panels, strict=True):
+            for key in keys:
+                ys = [r.get(key) for r in rows]
+                if key == "deliveries_per_s":
+                    ys = [y / 100 if isinstance(y, int | float) else None for y in ys]
+                ax.plot(
+                    x, [y if y is not None else float("nan") for y in ys], "-o", ms=3, label=key
+                )
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("minutes")
+            ax.set_ylim(bottom=0)
+            ax.legend(fontsize=7)
+        s = report["settings"]
+        fig.suptitle(
+            f"soak: {s['sockets']} sockets + {s['orders_per_s']} orders/s + {s['logins_per_s']}"
+            f" logins/s for {s['minutes']} min, services mode; Hub {report['host']['git_commit']},"
+            f" {report['date']}",
+            fontsize=9,
+        )
     return path
 
 
 async def main(args: argparse.Namespace) -> None:
-    _common.raise_nofile()
+    raise_nofile()
     body = await run(args)
     report = {
         "benchmark": "soak",
         "date": time.strftime("%Y-%m-%d"),
-        "host": _common.environment(["uvicorn", "asyncpg", "redis", "aio-pika"]),
+        "host": environment(["uvicorn", "asyncpg", "redis", "aio-pika"]),
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         **body,
     }
-    path = _common.write_report("soak", report, args.out)
+    path = write_report("soak", report, args.out)
     print(f"wrote {path}\nchart {plot(report, path.with_suffix('.png'))}")
     print(json.dumps(report["flatness"], indent=1))
 

@@ -71,7 +71,7 @@ def _tune_gc() -> None:
     Each socket keeps ~100 tracked objects alive, so at 10,000 sockets every full collection
     walks a million objects, and CPython's default young-generation threshold (700
     allocations) promotes many request-scoped objects that would have died a moment later.
-    Measured in benchmarks/fanout_real.py (storm, 8,000 sockets subscribing to 34 channels):
+    Measured in benchmarks/fanout_real_storm.py (8,000 sockets subscribing to 34 channels):
     0.80-0.86 ms of CPU per socket with this, 1.04-1.11 ms with the defaults. Objects that exist
     at start-up are frozen (never scanned again), and the young generation is collected every
     50,000 allocations instead of 700.
