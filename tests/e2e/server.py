@@ -73,3 +73,5 @@ def hub_serve(env: dict[str, str] | None = None, timeout: float = 30) -> Iterato
         if process.poll() is None:
             process.kill()
             process.communicate()
+        elif process.stdout is not None and not process.stdout.closed:
+            process.stdout.close()  # it died by a test's hand (SIGKILL), nobody read it
