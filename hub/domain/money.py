@@ -9,7 +9,8 @@ CENT = Decimal("0.01")
 
 def to_cents(amount: Decimal) -> Decimal:
     """Round a cash amount to cents, banker's rounding, once, at the edge."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    # "+ 0" turns a negative zero ("-0.00", a tiny loss rounded away) into a plain zero.
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN) + 0
 
 
 def parse_money(text: str) -> Decimal:

@@ -220,7 +220,8 @@ def round_money(amount: Decimal) -> Decimal:
 
 def round_places(value: Decimal, places: int) -> Decimal:
     """Round to ``places`` decimal places, banker's rounding (percentages: 2, fractions: 4)."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    # "+ 0" turns a negative zero ("-0.00", a tiny loss rounded away) into a plain zero.
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN) + 0
 
 
 def _round_optional(value: Decimal | None, places: int) -> Decimal | None:

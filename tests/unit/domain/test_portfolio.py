@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hub.domain.instruments import Category
+from hub.domain.money import to_cents
 from hub.domain.orders import Side
 from hub.domain.portfolio import (
     market_value,
@@ -112,3 +115,11 @@ def test_the_parts_agree_with_the_whole() -> None:
     assert market_value([], {}) == 0
     shown = rounded(whole)
     assert tuple(rounded_position(v) for v in whole.positions) == shown.positions
+
+
+def test_a_loss_rounded_away_is_a_plain_zero_not_minus_zero() -> None:
+    # A tiny loss rounds to zero; shown as "-0.00" the dashboard printed "+-0.00%".
+    assert str(round_places(Decimal("-0.001"), 2)) == "0.00"
+    assert str(to_cents(Decimal("-0.004"))) == "0.00"
+    assert str(round_places(Decimal("-0.005"), 2)) == "0.00"  # half-even: to the even zero
+    assert str(round_places(Decimal("-0.015"), 2)) == "-0.02"  # a real loss keeps its sign
