@@ -13,6 +13,8 @@ from streaming.publication import Publication
 from streaming.stats import Counters
 from streaming.subscriber import Sink, Subscriber, SubscriberState
 
+_CATCHING_UP = SubscriberState.CATCHING_UP
+
 #: `_Channel.known_seq` while this node does not know the channel's state: below every seq, so
 #: that the newest of it and a seq read later is simply their max().
 UNKNOWN = -1
@@ -21,7 +23,16 @@ UNKNOWN = -1
 class _Channel:
     """Local subscribers of one internal channel (the node-level reference count)."""
 
-    __slots__ = ("kind", "known_seq", "latest", "name", "snapshot", "subscribers")
+    __slots__ = (
+        "generation",
+        "kind",
+        "known_seq",
+        "latest",
+        "name",
+        "resyncing",
+        "snapshot",
+        "subscribers",
+    )
 
     def __init__(self, name: str, kind: ChannelKind) -> None:
         self.name = name
@@ -35,6 +46,12 @@ class _Channel:
         self.latest: Publication | None = None
         #: That state as a Snapshot, built once and shared until the state changes.
         self.snapshot: Snapshot | None = None
+        #: How many times live delivery was re-established: a snapshot read while it changed
+        #: may predate a new gap, and is read again.
+        self.generation = 0
+        #: Subscribers that lost live delivery and wait for the channel's resync task (one at a
+        #: time per channel; it exists while this is not empty).
+        self.resyncing: dict[Subscriber, None] = {}
 
 
 class Fanout:
@@ -90,16 +107,18 @@ class Fanout:
         state = self._channels.get(channel)
         if state is None:
             return
+        state.generation += 1
         # Maybe stale: the next subscriber's snapshot comes from the broker.
         state.known_seq, state.latest, state.snapshot = UNKNOWN, None, None
         live = [s for s in state.subscribers if s.state is SubscriberState.LIVE]
-        if not live:
-            return
+        running = bool(state.resyncing)  # its task sees the new generation and reads again
         for subscriber in live:
             subscriber.restart_catch_up()
-        task = asyncio.create_task(self._resync(state, live), name=f"streaming-resync-{channel}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            state.resyncing[subscriber] = None
+        if live and not running:
+            task = asyncio.create_task(self._resync(state), name=f"streaming-resync-{channel}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # --- subscribing ----------------------------------------------------------------------------
 
@@ -141,16 +160,21 @@ class Fanout:
         if not snapshots or None in snapshots:
             try:
                 async with asyncio.timeout(self._timeout):
-                    await broker.wait_active(channels)
-                    snapshots = [self._known(channel) for channel in channels]
-                    asked = [i for i, snapshot in enumerate(snapshots) if snapshot is None]
-                    requests = [
-                        SnapshotRequest(channels[i], pending[i][0].kind, pending[i][1])
-                        for i in asked
-                    ]
-                    for i, fresh in zip(asked, await broker.snapshots(requests), strict=True):
-                        snapshots[i] = fresh
-                        self._remember(channels[i], fresh)
+                    while True:
+                        await broker.wait_active(channels)
+                        generations = self._generations(channels)
+                        snapshots = [self._known(channel) for channel in channels]
+                        asked = [i for i, snapshot in enumerate(snapshots) if snapshot is None]
+                        requests = [
+                            SnapshotRequest(channels[i], pending[i][0].kind, pending[i][1])
+                            for i in asked
+                        ]
+                        fresh = await broker.snapshots(requests)
+                        if self._generations(channels) == generations:
+                            break  # else live delivery broke meanwhile: read after it is back
+                    for i, read in zip(asked, fresh, strict=True):
+                        snapshots[i] = read
+                        self._remember(channels[i], read)
             except TimeoutError as exc:
                 raise BrokerUnavailable("broker did not answer in time") from exc
         for (subscriber, since), snapshot in zip(pending, snapshots, strict=True):
@@ -200,26 +224,54 @@ class Fanout:
         state.known_seq = max(state.known_seq, snapshot.last_seq, seen)
         state.snapshot = None
 
-    async def _resync(self, state: _Channel, subscribers: list[Subscriber]) -> None:
-        since = min(s.last_seq for s in subscribers) if state.kind is ChannelKind.RELIABLE else None
+    def _generations(self, channels: Sequence[str]) -> list[int]:
+        return [state.generation if (state := self._channels.get(c)) else 0 for c in channels]
+
+    async def _resync(self, state: _Channel) -> None:
+        """Catch `state.resyncing` up from a snapshot read after live delivery came back (read
+        again if it broke once more meanwhile)."""
         try:
-            async with asyncio.timeout(self._timeout):
-                [snapshot] = await self._require_broker().snapshots(
-                    [SnapshotRequest(state.name, state.kind, since)]
-                )
-                self._remember(state.name, snapshot)
-        except (BrokerUnavailable, EngineNotRunning, TimeoutError) as exc:
+            while True:
+                generation = state.generation
+                subscribers = [s for s in state.resyncing if s.state is _CATCHING_UP]
+                if not subscribers:
+                    return
+                reliable = state.kind is ChannelKind.RELIABLE
+                since = min(s.last_seq for s in subscribers) if reliable else None
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        [snapshot] = await self._require_broker().snapshots(
+                            [SnapshotRequest(state.name, state.kind, since)]
+                        )
+                except (BrokerUnavailable, EngineNotRunning, TimeoutError) as exc:
+                    for subscriber in subscribers:
+                        if subscriber.state is SubscriberState.CATCHING_UP:
+                            subscriber.stop()
+                            subscriber.sink.lost(
+                                subscriber, SubscriptionLost(f"resync failed: {exc}")
+                            )
+                    return
+                if state.generation == generation:
+                    break
+            self._remember(state.name, snapshot)
             for subscriber in subscribers:
-                if subscriber.state is SubscriberState.CATCHING_UP:
-                    subscriber.stop()
-                    subscriber.sink.lost(subscriber, SubscriptionLost(f"resync failed: {exc}"))
+                self._catch_up(state, subscriber, snapshot)
+        finally:
+            state.resyncing.clear()
+
+    def _catch_up(self, state: _Channel, subscriber: Subscriber, snapshot: Snapshot) -> None:
+        if subscriber.state is not SubscriberState.CATCHING_UP:  # detached meanwhile
             return
-        for subscriber in subscribers:
-            if subscriber.state is not SubscriberState.CATCHING_UP:  # detached meanwhile
-                continue
-            behind = subscriber.last_seq < snapshot.last_seq
-            if state.kind is ChannelKind.RELIABLE and not snapshot.recovered and behind:
-                subscriber.stop()
-                subscriber.sink.lost(subscriber, SubscriptionLost("history does not cover the gap"))
-                continue
-            subscriber.catch_up(snapshot, subscriber.last_seq, announce=False)
+        if subscriber.last_seq > snapshot.last_seq:
+            # The channel went back: the broker lost writes this subscriber had seen (a master
+            # failed before its replica had them, or a Redis restarted empty), and will hand
+            # their seqs out again. Say so rather than skip the new ones.
+            subscriber.stop()
+            subscriber.sink.lost(subscriber, SubscriptionLost("the channel's seq went back"))
+            return
+        behind = subscriber.last_seq < snapshot.last_seq
+        if state.kind is ChannelKind.RELIABLE and not snapshot.recovered and behind:
+            subscriber.stop()
+            subscriber.sink.lost(subscriber, SubscriptionLost("history does not cover the gap"))
+            return
+        subscriber.catch_up(snapshot, subscriber.last_seq, announce=False)

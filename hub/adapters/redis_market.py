@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 import msgspec
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from hub.adapters.redis_client import RedisClient, get_values
 from hub.domain.errors import DependencyUnavailable
 from hub.domain.instruments import Instrument
 from hub.domain.quotes import Quote
@@ -25,7 +25,7 @@ class RedisQuotes:
     """Latest quote per symbol. Reads that fail fall back to the last values this process saw,
     so pricing degrades to slightly stale quotes instead of failing; `fallbacks` counts it."""
 
-    def __init__(self, redis: Redis, prefix: str = "hub:quote:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "hub:quote:") -> None:
         self._redis = redis
         self._prefix = prefix
         self._seen: dict[str, Quote] = {}
@@ -38,7 +38,7 @@ class RedisQuotes:
     async def get_many(self, symbols: Iterable[str]) -> dict[str, Quote]:
         wanted = list(symbols)
         try:
-            values = await _mget(self._redis, self._prefix, wanted)
+            values = await get_values(self._redis, [self._prefix + s for s in wanted])
         except (RedisError, OSError) as exc:
             self.fallbacks += 1
             log.warning("quote store unavailable, serving last seen quotes", error=str(exc))
@@ -49,7 +49,7 @@ class RedisQuotes:
 
 
 class RedisInstrumentCache:
-    def __init__(self, redis: Redis, ttl_s: int, prefix: str = "market_data:") -> None:
+    def __init__(self, redis: RedisClient, ttl_s: int, prefix: str = "market_data:") -> None:
         self._redis = redis
         self._ttl = ttl_s
         self._prefix = prefix
@@ -57,7 +57,7 @@ class RedisInstrumentCache:
     async def get_many(self, symbols: Iterable[str]) -> dict[str, Instrument]:
         wanted = list(symbols)
         try:
-            values = await _mget(self._redis, self._prefix, wanted)
+            values = await get_values(self._redis, [self._prefix + s for s in wanted])
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"instrument cache: {exc}") from exc
         return {s: _instrument_decoder.decode(v) for s, v in zip(wanted, values, strict=True) if v}
@@ -79,8 +79,3 @@ class RedisInstrumentCache:
             return int(await self._redis.delete(*keys))
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"instrument cache: {exc}") from exc
-
-
-async def _mget(redis: Redis, prefix: str, keys: list[str]) -> list[bytes | str | None]:
-    """One round trip for many keys; none at all for no keys (MGET needs at least one)."""
-    return await redis.mget([prefix + k for k in keys]) if keys else []

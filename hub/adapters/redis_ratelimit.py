@@ -1,19 +1,20 @@
 """Fixed-window rate limiting in Redis, shared by every API node: INCR, then EXPIRE on the first
-hit of a window, in one round trip."""
+hit of a window, in one round trip (a transaction on one key: a cluster runs it on the key's
+master)."""
 
 from __future__ import annotations
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from hub.adapters.memory.ratelimit import MemoryRateLimiter
+from hub.adapters.redis_client import RedisClient
 
 log = structlog.get_logger("hub.ratelimit")
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, prefix: str = "hub:rl:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "hub:rl:") -> None:
         self._redis = redis
         self._prefix = prefix
 

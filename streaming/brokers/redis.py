@@ -8,12 +8,14 @@ Key layout under a prefix (default "streaming:", set with ?prefix= in the URL):
 
 A publication travels as b"<seq>\\n<type>\\n<json data>". Seq assignment, storage and PUBLISH
 happen in one Lua script, so pub/sub order is seq order and history never disagrees with live.
+
+With `?cluster=true` the URL names one node of a Redis Cluster: see redis_cluster.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -38,15 +40,27 @@ end
 redis.call('PUBLISH', KEYS[3], payload)
 return seq
 """
+#: The broker's own URL parameters, which redis-py does not know.
+_OPTIONS = ("prefix", "cluster")
 
 
 def split_prefix(url: str) -> tuple[str, str]:
-    """Remove the `prefix` query parameter (unknown to redis-py) from a redis URL."""
+    """Remove the broker's parameters (`prefix`, `cluster`) from a redis URL; return the URL
+    for redis-py and the prefix."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = next((v for k, v in query if k == "prefix"), "streaming:")
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    rest = urlencode([(k, v) for k, v in query if k not in _OPTIONS])
     return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def wants_cluster(url: str) -> bool:
+    """Whether the URL asks for the Redis Cluster broker (`?cluster=true`)."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    value = next((v for k, v in query if k == "cluster"), "false").lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigurationError(f"cluster={value!r} in the broker URL: use true or false")
+    return value in {"true", "1", "yes"}
 
 
 def parse_payload(channel: str, kind: ChannelKind, payload: bytes) -> Publication:
@@ -54,6 +68,28 @@ def parse_payload(channel: str, kind: ChannelKind, payload: bytes) -> Publicatio
     seq, _, rest = payload.partition(b"\n")
     type_, _, data = rest.partition(b"\n")
     return Publication(channel, kind, int(seq), type_.decode(), data)
+
+
+class Link(Protocol):
+    """The pub/sub side: PubSubLink on one Redis, ShardedLink on a cluster."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def want(self, channel: str) -> None: ...
+
+    def unwant(self, channel: str) -> None: ...
+
+    def active(self, channels: Sequence[str]) -> bool: ...
+
+    async def wait_active(self, channels: Sequence[str]) -> None: ...
 
 
 class RedisBroker:
@@ -70,7 +106,7 @@ class RedisBroker:
         self._script: Any = None
         self._on_publication: OnPublication | None = None
         self._kinds: dict[str, ChannelKind] = {}
-        self._link: PubSubLink | None = None
+        self._link: Link | None = None
 
     @property
     def prefix(self) -> str:
@@ -95,7 +131,7 @@ class RedisBroker:
         )
         self._client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self._script = self._client.register_script(_PUBLISH)
-        self._link = PubSubLink(self._client, self._prefix, self._message, on_resubscribed)
+        self._link = PubSubLink(pool, self._prefix, self._message, on_resubscribed)
         self._link.start()
 
     def _message(self, channel: str, payload: bytes) -> None:
@@ -111,7 +147,9 @@ class RedisBroker:
             await self._client.aclose()
             self._client = None
 
-    def _key(self, what: str, channel: str) -> str:
+    def key(self, what: str, channel: str) -> str:
+        """The Redis key of `channel`'s `what` (seq, latest, history) or its pub/sub channel
+        (ch), as laid out in the module docstring."""
         return f"{self._prefix}{what}:{channel}"
 
     def _script_call(
@@ -119,9 +157,9 @@ class RedisBroker:
     ) -> tuple[list[str], list[Any]]:
         reliable = kind is ChannelKind.RELIABLE
         keys = [
-            self._key("seq", channel),
-            self._key("history" if reliable else "latest", channel),
-            self._key("ch", channel),
+            self.key("seq", channel),
+            self.key("history" if reliable else "latest", channel),
+            self.key("ch", channel),
         ]
         args = [
             "r" if reliable else "l",
@@ -185,11 +223,11 @@ class RedisBroker:
         pipe = self._client.pipeline(transaction=True)
         pipe.time()
         for request in requests:
-            pipe.get(self._key("seq", request.channel))
+            pipe.get(self.key("seq", request.channel))
             if request.kind is ChannelKind.LATEST:
-                pipe.get(self._key("latest", request.channel))
+                pipe.get(self.key("latest", request.channel))
             elif request.since is not None:
-                pipe.xrange(self._key("history", request.channel), min=f"{request.since + 1}-0")
+                pipe.xrange(self.key("history", request.channel), min=f"{request.since + 1}-0")
         try:
             results = await pipe.execute()
         except RedisError as exc:

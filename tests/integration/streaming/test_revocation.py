@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from streaming import CloseCode
-from tests.integration.streaming.test_redis_broker import node_server
+from tests.broker_suite import node_server
 from tests.unit.streaming.support import (
     client,
     close_code,

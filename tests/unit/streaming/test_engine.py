@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 
@@ -221,3 +222,55 @@ async def test_publication_encoded_once_and_rendered_per_name() -> None:
         assert (
             pub.render("alias") == '{"type":"quote","channel":"alias","seq":1,"data":{"p":"1.5"}}'
         )
+
+
+async def test_a_channel_whose_seq_went_back_ends_its_subscriptions() -> None:
+    """After a reconnect the broker may hold less than this node delivered (a failed-over
+    master had not replicated its last writes, a Redis restarted empty): the seqs will be handed
+    out again, so subscribers that saw them are told instead of skipping the new ones."""
+    from streaming import SubscriptionLost
+
+    async with make_engine() as engine, engine.subscribe("orders:alice") as sub:
+        for n in range(3):
+            await engine.publish("orders:alice", "order", {"n": n})
+        assert [p.seq for p in await take(sub, 3)] == [1, 2, 3]
+        broker = engine._require_broker()
+        broker._seq["orders:alice"] = 1  # type: ignore[attr-defined]  # writes 2 and 3 lost
+        broker._history["orders:alice"].pop()  # type: ignore[attr-defined]
+        broker._history["orders:alice"].pop()  # type: ignore[attr-defined]
+        engine._fanout.resubscribed("orders:alice")
+        with pytest.raises(SubscriptionLost):
+            await take(sub, 1)
+
+
+async def test_a_resync_reads_again_when_live_delivery_breaks_once_more_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Live delivery comes back, breaks and comes back again (a failover: the old master, then
+    the new one) while the first catch-up read is in flight: that read may predate the second
+    gap, so the subscriber must not go live on it."""
+    async with make_engine() as engine, engine.subscribe("orders:alice") as sub:
+        for n in range(3):
+            await engine.publish("orders:alice", "order", {"n": n})
+        assert [p.seq for p in await take(sub, 3)] == [1, 2, 3]
+        broker = engine._require_broker()
+        original, release, calls = broker.snapshots, asyncio.Event(), []
+
+        async def held(requests: Any) -> Any:
+            snapshot = await original(requests)  # read now, answered later
+            calls.append(snapshot)
+            if len(calls) == 1:
+                await release.wait()
+            return snapshot
+
+        monkeypatch.setattr(broker, "snapshots", held)
+        engine._fanout.resubscribed("orders:alice")
+        await asyncio.sleep(0)
+        deliver, broker._on_publication = broker._on_publication, None  # type: ignore[attr-defined]
+        await engine.publish("orders:alice", "order", {"n": 3})  # missed by this node
+        broker._on_publication = deliver  # type: ignore[attr-defined]
+        engine._fanout.resubscribed("orders:alice")
+        release.set()
+        await engine.publish("orders:alice", "order", {"n": 4})
+        assert [p.seq for p in await take(sub, 2)] == [4, 5]
+        assert len(calls) == 2
