@@ -36,6 +36,7 @@ benchmarks/results/profiles/reads/. Everything shares the host's cores with the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import functools
 import json
@@ -44,8 +45,11 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import cost
@@ -76,6 +80,8 @@ HUB_SETTINGS = {
 
 # --- the routes ---------------------------------------------------------------------------------
 
+WEEK_AGO = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 # route key (what --only takes) -> the paths one user asks for (the generator cycles over every
 # user's paths, shuffled). The legacy routes answer any method; GET is what is measured.
@@ -88,6 +94,16 @@ ROUTES: dict[str, PathsOf] = {
     "/api/v1/instruments": lambda u, s: ["/api/v1/instruments"],
     "/api/v1/instruments/{symbol}": lambda u, s: [f"/api/v1/instruments/{x}" for x in s],
     "/api/v1/market-data": lambda u, s: ["/api/v1/market-data?symbols=" + ",".join(u.watchlist)],
+    # A quote read of one symbol: the yardstick of the bar queries (issue 14).
+    "/api/v1/market-data?one": lambda u, s: [f"/api/v1/market-data?symbols={x}" for x in s],
+    # The most recent 1,000 minute bars (no start: the recent-bars cache's path) ...
+    "/api/v1/instruments/{symbol}/bars": lambda u, s: [
+        f"/api/v1/instruments/{x}/bars?timeframe=1Min&limit=1000" for x in s
+    ],
+    # ... and 1,000 from a week back (a start: every request reads PostgreSQL).
+    "/api/v1/instruments/{symbol}/bars?start": lambda u, s: [
+        f"/api/v1/instruments/{x}/bars?timeframe=1Min&limit=1000&start={WEEK_AGO}" for x in s
+    ],
     "/api/v1/orders": lambda u, s: ["/api/v1/orders?status=all"],
     "/api/v1/orders/{order_id}": lambda u, s: [f"/api/v1/orders/{o}" for o in u.orders],
     "/api/v1/orders/{order_id}/events": lambda u, s: [
@@ -108,6 +124,9 @@ REQUEST_NOTES = {
     "/api/v1/instruments": "no query: the first 50 (all 34 seeded instruments)",
     "/api/v1/instruments/{symbol}": "every seeded symbol in turn",
     "/api/v1/market-data": "the caller's 10 watchlist symbols in one request",
+    "/api/v1/market-data?one": "one symbol a request, every seeded symbol in turn",
+    "/api/v1/instruments/{symbol}/bars": "1Min, limit 1000, no start; every symbol in turn",
+    "/api/v1/instruments/{symbol}/bars?start": "1Min, limit 1000, start a week back",
     "/api/v1/orders": "status=all (the default, open, would list only the resting limit order)",
     "/getMarketData": "the caller's 10 watchlist symbols in one request",
     "/orders/history": "no query: page 1, limit 20 (every order of the user)",
@@ -136,6 +155,18 @@ def plot(report: dict[str, Any], path: Path) -> Path:
 # --- main ---------------------------------------------------------------------------------------
 
 
+async def history_loaded(url: str, user: User, symbols: list[str]) -> None:
+    """`hub feed` backfills the bars in the background at first start: wait for every symbol's
+    1,000 most recent minute bars, so no bar route is measured against a partial history."""
+    auth = {"Authorization": f"Bearer {user.token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with asyncio.timeout(120):
+            for symbol in symbols:
+                path = f"/api/v1/instruments/{symbol}/bars?timeframe=1Min&limit=1000"
+                while len((await http.get(path, headers=auth)).json()["bars"]) < 1000:  # noqa: ASYNC110
+                    await asyncio.sleep(0.5)
+
+
 @contextlib.asynccontextmanager
 async def users_with_state(
     args: argparse.Namespace, setup: dict[str, Any]
@@ -146,6 +177,7 @@ async def users_with_state(
         env = services_env(schema_url, REDIS_DB, amqp=True, **HUB_SETTINGS)
         async with run_hub(env, workers=1, feed=True, migrate_first=True) as hub:
             users, symbols, obtained = await users_given_state(hub.url, args.users, args.seed)
+            await history_loaded(hub.url, users[0], symbols)
             setup.update(obtained)
             print(f"setup: {json.dumps(setup)}", file=sys.stderr, flush=True)
             yield hub, env, users, symbols

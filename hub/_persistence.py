@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
 
+from hub.adapters.memory.api_keys import MemoryApiKeys
+from hub.adapters.memory.bars import MemoryBars
 from hub.adapters.memory.market import MemoryInstruments, MemoryQuotes
 from hub.adapters.memory.ratelimit import MemoryRateLimiter
 from hub.adapters.memory.trading import MemoryTrading, MemoryTradingReader
@@ -23,8 +25,10 @@ from hub.adapters.memory.users import (
 from hub.adapters.memory.watchlists import MemoryWatchlists
 from hub.adapters.seed import seed_instruments
 from hub.config import Settings
+from hub.services.bar_ports import BarStore
 from hub.services.ports import (
     AccountRepository,
+    ApiKeyRepository,
     InstrumentCache,
     InstrumentRepository,
     QuoteStore,
@@ -63,9 +67,11 @@ class Ports:
     desk: OrderDesk
     reader: TradingReader
     outbox: Outbox
+    api_keys: ApiKeyRepository
     leadership: Leadership = _always_leader
     instrument_cache: InstrumentCache | None = None
     quotes: QuoteStore = field(default_factory=MemoryQuotes)
+    bars: BarStore = field(default_factory=MemoryBars)
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
 
 
@@ -75,7 +81,14 @@ async def open_stores(
     """Every store, registering a readiness check per dependency and its closing on `stack`."""
     ports = await _postgres(settings.database_url, stack, readiness) or _memory()
     if settings.redis_url:
-        ports = await _with_redis(ports, settings.redis_url, settings.cache_ttl_s, stack, readiness)
+        ports = await _with_redis(
+            ports,
+            settings.redis_url,
+            settings.cache_ttl_s,
+            stack,
+            readiness,
+            cluster=settings.redis_cluster,
+        )
     return ports
 
 
@@ -93,6 +106,7 @@ def _memory() -> Ports:
         desk=trading,
         reader=MemoryTradingReader(trading),
         outbox=trading,
+        api_keys=MemoryApiKeys(),
     )
 
 
@@ -103,6 +117,8 @@ async def _postgres(
         return None
     # Imported here so the embedded default never loads the drivers it does not use.
     from hub.adapters.postgres import users as pg
+    from hub.adapters.postgres.api_keys import PostgresApiKeys
+    from hub.adapters.postgres.bars import PostgresBars
     from hub.adapters.postgres.database import close_pool, create_pool, ping
     from hub.adapters.postgres.desk import PostgresOrderDesk
     from hub.adapters.postgres.instruments import PostgresInstruments
@@ -140,6 +156,8 @@ async def _postgres(
         desk=PostgresOrderDesk(pool),
         reader=PostgresTradingReader(pool),
         outbox=PostgresOutbox(pool),
+        bars=PostgresBars(pool),
+        api_keys=PostgresApiKeys(pool),
         leadership=lambda run: postgres_leadership(url, run),
     )
 
@@ -159,13 +177,14 @@ async def _with_redis(
     cache_ttl_s: int,
     stack: AsyncExitStack,
     readiness: dict[str, ReadinessCheck],
+    *,
+    cluster: bool,
 ) -> Ports:
-    from redis.asyncio import Redis
-
+    from hub.adapters.redis_client import redis_client
     from hub.adapters.redis_market import RedisInstrumentCache, RedisQuotes
     from hub.adapters.redis_ratelimit import FallbackRateLimiter, RedisRateLimiter
 
-    redis = Redis.from_url(without_prefix(url), socket_timeout=2, socket_connect_timeout=2)
+    redis = redis_client(without_prefix(url), cluster=cluster)
     stack.push_async_callback(redis.aclose)
 
     async def check() -> None:

@@ -16,23 +16,24 @@ from typing import Protocol
 import structlog
 
 from hub._background import background
+from hub._feed import start_feed
 from hub._persistence import Ports, ReadinessCheck, StartupError, open_stores
 from hub.adapters.clock import SystemClock
 from hub.adapters.jwt_tokens import JwtAccessTokens
 from hub.adapters.memory.queue import MemoryWorkQueue
 from hub.adapters.passwords import Argon2Hasher
-from hub.adapters.seed import seed_instruments
-from hub.adapters.simulator import Simulator
 from hub.adapters.streaming_auth import JwtAuthorizer, kind_of
 from hub.config import Mode, Settings
 from hub.domain.calendar import AlwaysOpen, ExchangeHours, MarketCalendar
 from hub.domain.errors import EmailTaken
 from hub.domain.users import User
 from hub.services.admission import Admission
+from hub.services.api_keys import ApiKeyService
 from hub.services.auth import AuthConfig, AuthService, LoginLimits
 from hub.services.execution import OrderProcessor
 from hub.services.feed import FeedService
 from hub.services.market_data import MarketDataService
+from hub.services.market_hours import MarketHoursService
 from hub.services.orders import OrderService
 from hub.services.portfolio import PortfolioService
 from hub.services.ports import QuoteStore
@@ -75,7 +76,9 @@ class Container:
 
     settings: Settings
     auth: AuthService
+    api_keys: ApiKeyService
     market_data: MarketDataService
+    market_hours: MarketHoursService
     portfolio: PortfolioService
     orders: OrderService
     watchlists: WatchlistService
@@ -89,12 +92,14 @@ class Container:
         w = self.workers
         parts: dict[str, Component | None] = {
             "streaming": self.engine,
+            "api_keys": self.api_keys,
             "market_data_cache": self.market_data,
             "outbox": w.relay,
             "admission": w.admission,
             "worker": w.processor,
             "supervisor": w.supervisor,
             "feed": w.feed,
+            "bars": w.feed.bars if w.feed is not None else None,
         }
         groups = {name: part.stats() for name, part in parts.items() if part is not None}
         groups["worker"] |= w.queue.stats()  # retried, dead_lettered: the worker's messages
@@ -137,13 +142,21 @@ async def bootstrap(
         # round trip per order.
         mirror = QuoteMirror(ports.quotes)
         quotes: QuoteStore = mirror if not run_feed and settings.redis_url else ports.quotes
-        market_data = MarketDataService(ports.instruments, ports.instrument_cache, quotes)
+        market_data = MarketDataService(
+            ports.instruments, ports.instrument_cache, quotes, bars=ports.bars
+        )
         watchlists = WatchlistService(ports.watchlists, market_data, clock, ports.users)
         hasher = Argon2Hasher()
         stack.callback(hasher.close)
         auth = _auth(settings, ports, clock, watchlists, hasher)
         symbols = {i.symbol for i in await ports.instruments.search(None, 100_000)}
         engine = await _engine(settings, auth, symbols, stack, readiness)
+        api_keys = ApiKeyService(ports.api_keys, ports.users, ports.limiter, clock)
+
+        async def end_key_streams(key_id: uuid.UUID) -> None:
+            await engine.revoke(key_id.hex)  # the key's claims carry its id as `sid`
+
+        api_keys.revocation_listeners.append(end_key_streams)
 
         relay = OutboxRelay(ports.outbox, queue, engine)
 
@@ -181,7 +194,7 @@ async def bootstrap(
             calendar=calendar,
             clock=clock,
         )
-        feed = await _start_feed(settings, ports, engine, stack) if run_feed else None
+        feed = await start_feed(settings, ports, engine, stack, readiness) if run_feed else None
         background(stack, relay.run(), "outbox-relay")
         if serve_api:
             background(stack, admission.run(), "order-admission")
@@ -197,7 +210,9 @@ async def bootstrap(
         yield Container(
             settings=settings,
             auth=auth,
+            api_keys=api_keys,
             market_data=market_data,
+            market_hours=MarketHoursService(calendar, clock),
             portfolio=PortfolioService(ports.accounts, ports.reader, market_data, clock),
             orders=orders,
             watchlists=watchlists,
@@ -266,22 +281,6 @@ async def _work_queue(
 
     readiness["rabbitmq"] = check
     return queue
-
-
-async def _start_feed(
-    settings: Settings, ports: Ports, engine: Engine, stack: AsyncExitStack
-) -> FeedService:
-    simulator = Simulator(
-        seed_instruments(),
-        clock=SystemClock(),
-        seed=settings.feed_seed,
-        quotes_per_second=settings.feed_quotes_per_second,
-    )
-    feed = FeedService(simulator, ports.quotes, engine)
-    await feed.prime()
-    background(stack, feed.run(), "market-feed")
-    log.info("simulated market feed running", quotes_per_second=settings.feed_quotes_per_second)
-    return feed
 
 
 def _auth(

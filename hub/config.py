@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from hub.domain.money import parse_money
 
@@ -36,6 +37,9 @@ class Settings:
     grpc_port: int = 50051
     database_url: str | None = None
     redis_url: str | None = None
+    # HUB_REDIS_URL names one node of a Redis Cluster: every Redis use goes through redis-py's
+    # cluster client, and fan-out through sharded pub/sub.
+    redis_cluster: bool = False
     amqp_url: str | None = None
     jwt_secret: str | None = None
     jwt_issuer: str = "hub"
@@ -57,6 +61,10 @@ class Settings:
     feed_seed: int = 42
     # None: the feed runs inside `hub serve` in embedded mode, and as `hub feed` in services mode.
     feed_in_process: bool | None = None
+    # The feed's history at first start (docs/market-history.md): complete sessions of 1-minute
+    # bars, and of daily bars; 0 and 0 backfill nothing.
+    backfill_minute_days: int = 5
+    backfill_daily_days: int = 252
     market_hours: str = "always"
     # None: the order worker runs inside `hub serve` in embedded mode, as `hub worker` otherwise.
     worker_in_process: bool | None = None
@@ -98,6 +106,9 @@ class Settings:
     @property
     def broker_url(self) -> str:
         """Where the streaming engine's publications cross processes."""
+        if self.redis_url and self.redis_cluster:
+            sep = "&" if urlsplit(self.redis_url).query else "?"
+            return f"{self.redis_url}{sep}cluster=true"
         return self.redis_url or "memory://"
 
     @classmethod
@@ -111,6 +122,7 @@ class Settings:
             grpc_port=r.get("HUB_GRPC_PORT", _port, cls.grpc_port),
             database_url=r.get("HUB_DATABASE_URL", _url("postgres", "postgresql"), None),
             redis_url=r.get("HUB_REDIS_URL", _url("redis", "rediss"), None),
+            redis_cluster=r.get("HUB_REDIS_CLUSTER", _bool, cls.redis_cluster),
             amqp_url=r.get("HUB_AMQP_URL", _url("amqp", "amqps"), None),
             jwt_secret=r.get("HUB_JWT_SECRET", str, None),
             access_token_ttl_s=r.get("HUB_ACCESS_TOKEN_TTL", _positive, cls.access_token_ttl_s),
@@ -131,6 +143,8 @@ class Settings:
             feed_quotes_per_second=r.get("HUB_FEED_QPS", _positive, cls.feed_quotes_per_second),
             feed_seed=r.get("HUB_FEED_SEED", int, cls.feed_seed),
             feed_in_process=r.get("HUB_FEED_IN_PROCESS", _bool, None),
+            backfill_minute_days=r.get("HUB_BACKFILL_MINUTE_DAYS", _days, cls.backfill_minute_days),
+            backfill_daily_days=r.get("HUB_BACKFILL_DAILY_DAYS", _days, cls.backfill_daily_days),
             market_hours=r.get("HUB_MARKET_HOURS", _hours, cls.market_hours),
             worker_in_process=r.get("HUB_WORKER_IN_PROCESS", _bool, None),
             retry_delays=r.get("HUB_RETRY_DELAYS", _delays, cls.retry_delays),
@@ -145,6 +159,8 @@ class Settings:
             log_level=r.get("HUB_LOG_LEVEL", _level, cls.log_level),
             log_json=r.get("HUB_LOG_JSON", _bool, cls.log_json),
         )
+        if settings.redis_cluster:
+            _check_cluster_url(settings.redis_url)
         if settings.mode is Mode.SERVICES:
             secret = settings.jwt_secret
             if secret is None or len(secret) < MIN_JWT_SECRET_LENGTH or len(set(secret)) < 8:
@@ -153,6 +169,19 @@ class Settings:
                     f"{MIN_JWT_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 32`)"
                 )
         return settings
+
+
+def _check_cluster_url(url: str | None) -> None:
+    if url is None:
+        raise ConfigError(
+            "HUB_REDIS_CLUSTER=true needs HUB_REDIS_URL (any one node of the cluster)"
+        )
+    db = urlsplit(url).path.strip("/")
+    if db not in {"", "0"}:
+        raise ConfigError(
+            f"HUB_REDIS_URL={url!r} is invalid with HUB_REDIS_CLUSTER=true: a cluster has only "
+            "database 0"
+        )
 
 
 class _Reader:
@@ -180,6 +209,13 @@ def _positive(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
+    return value
+
+
+def _days(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 3650:
+        raise ValueError("must be a whole number of days from 0 to 3650")
     return value
 
 

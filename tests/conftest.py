@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,3 +117,32 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_default_history() -> Iterator[None]:
+    """In-process apps (TestClient, bootstrap) start without the feed's default history unless
+    the test asks for one with explicit `backfill_*_days`. Every embedded start backfills a
+    year of bars in a worker thread: 2-4 s of CPU that also slows the event loop through the
+    GIL while it runs (5 ms median lag measured), which added ~45 s to the unit tests and made
+    the loop-stall and admission tests flaky. The default history is still what `hub serve`
+    subprocesses load (tests/e2e: test_serve, the dashboard)."""
+    from hub import _feed
+    from hub.adapters.seed import SeedInstrument
+    from hub.config import Settings
+    from hub.services.bars import History
+
+    original = _feed.history_of
+    default = (Settings.backfill_minute_days, Settings.backfill_daily_days)
+
+    def history_of(settings: Settings, instruments: Sequence[SeedInstrument]) -> History | None:
+        if (settings.backfill_minute_days, settings.backfill_daily_days) == default:
+            return None
+        return original(settings, instruments)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_feed, "history_of", history_of)
+    try:
+        yield
+    finally:
+        patch.undo()

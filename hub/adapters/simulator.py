@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 
@@ -25,17 +25,22 @@ HALF = Decimal("0.5")
 
 
 class _Walk:
-    def __init__(self, seed: SeedInstrument, now: datetime) -> None:
+    def __init__(self, seed: SeedInstrument, now: datetime, price: Decimal | None) -> None:
         self.instrument: Instrument = seed.instrument
         self.sigma = seed.volatility
-        self.price = seed.instrument.round_to_tick(seed.base_price)
+        start = seed.base_price if price is None or price <= 0 else price
+        self.price = seed.instrument.round_to_tick(start)
         self.prev_close = self.price
         self.open = self.high = self.low = self.price
         self.at = now
 
 
 class Simulator:
-    """Produces quotes for a fixed set of instruments; `next_quote` is deterministic per seed."""
+    """Produces quotes for a fixed set of instruments; `next_quote` is deterministic per seed.
+
+    Each walk starts from its instrument's base price, or from `start_prices[symbol]` when
+    given: the feed passes the last stored close, so that after a restart the price continues
+    where the bars left off instead of jumping back to the base price."""
 
     def __init__(
         self,
@@ -44,11 +49,13 @@ class Simulator:
         clock: Clock,
         seed: int = 42,
         quotes_per_second: float = 50.0,
+        start_prices: Mapping[str, Decimal] | None = None,
     ) -> None:
         if not instruments:
             raise ValueError("the simulator needs at least one instrument")
         now = clock.now()
-        self._walks = [_Walk(s, now) for s in instruments]
+        prices = start_prices or {}
+        self._walks = [_Walk(s, now, prices.get(s.instrument.symbol)) for s in instruments]
         self._clock = clock
         self._rng = random.Random(seed)
         self._interval = 1.0 / quotes_per_second

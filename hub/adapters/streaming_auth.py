@@ -1,8 +1,9 @@
 """The streaming engine's Authorizer over Hub's access tokens: who a socket is (the access JWT),
 which channels it may read, and what kind each channel is.
 
-Client-facing channels: `quotes:<SYMBOL>` (latest value, public to any user), `orders` and
-`portfolio` (the caller's own; internally `orders:<user id>` and `portfolio:<user id>`).
+Client-facing channels: `quotes:<SYMBOL>` and `bars:<SYMBOL>` (latest value, public to any
+user, for a known symbol), `orders` and `portfolio` (the caller's own; internally
+`orders:<user id>` and `portfolio:<user id>`).
 Nobody can name another user's private channel: the user id always comes from the token.
 
 A stream ends when its access token expires (the Principal carries `exp`) or when its login
@@ -19,12 +20,25 @@ from hub.services.ports import AccessClaims
 from streaming import AuthenticationFailed, ChannelKind, Principal
 
 QUOTES = "quotes:"
+BARS = "bars:"
+PUBLIC = (QUOTES, BARS)  # per-symbol channels any user may read
 PRIVATE = ("orders", "portfolio")
 
 
 def kind_of(channel: str) -> ChannelKind:
-    # Order events must never be dropped; quotes and portfolio snapshots supersede each other.
+    # Order events must never be dropped; quotes, forming bars and portfolio snapshots
+    # supersede each other.
     return ChannelKind.RELIABLE if channel.startswith("orders:") else ChannelKind.LATEST
+
+
+def principal_of(claims: AccessClaims) -> Principal:
+    """The engine's principal for verified claims (an access token's, or an API key's)."""
+    return Principal(
+        str(claims.user_id),
+        {"role": claims.role.value},
+        expires_at=claims.expires_at.timestamp(),
+        sid=claims.sid,
+    )
 
 
 class JwtAuthorizer:
@@ -39,17 +53,13 @@ class JwtAuthorizer:
             claims = self._verify(token)
         except InvalidToken as exc:
             raise AuthenticationFailed(exc.detail) from exc
-        return Principal(
-            str(claims.user_id),
-            {"role": claims.role.value},
-            expires_at=claims.expires_at.timestamp(),
-            sid=claims.sid,
-        )
+        return principal_of(claims)
 
     def resolve(self, principal: Principal, channel: str) -> str | None:
         if channel in PRIVATE:
             return f"{channel}:{principal.id}"
-        if channel.startswith(QUOTES):
-            symbol = channel.removeprefix(QUOTES).upper()
-            return QUOTES + symbol if symbol in self._symbols() else None
+        for prefix in PUBLIC:
+            if channel.startswith(prefix):
+                symbol = channel.removeprefix(prefix).upper()
+                return prefix + symbol if symbol in self._symbols() else None
         return None

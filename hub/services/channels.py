@@ -9,6 +9,11 @@ def quotes_channel(symbol: str) -> str:
     return f"quotes:{symbol}"
 
 
+def bars_channel(symbol: str) -> str:
+    """The forming 1-minute bar of one symbol (latest value)."""
+    return f"bars:{symbol}"
+
+
 def orders_channel(user_id: UUID | str) -> str:
     return f"orders:{user_id}"
 

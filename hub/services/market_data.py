@@ -1,5 +1,6 @@
-"""Instruments and quotes for clients: instrument details through two cache layers over the
-repository (this process's memory, then the shared cache), latest quotes from the quote store.
+"""Instruments, quotes and bars for clients: instrument details through two cache layers over
+the repository (this process's memory, then the shared cache), latest quotes from the quote
+store, bars from the bar store (the most recent ones through services/bar_cache.py).
 
 Instruments change only through an admin, so each process keeps what it read for
 `local_ttl_s`; an admin write clears this process's copy at once and the others' within that
@@ -11,18 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
+from hub.domain.bars import Bar, Timeframe
 from hub.domain.errors import DependencyUnavailable, InvalidInput, NotFound
 from hub.domain.instruments import Instrument
 from hub.domain.quotes import Quote
+from hub.services.bar_cache import BarSeries, RecentBars
+from hub.services.bar_ports import BarStore
 from hub.services.ports import InstrumentCache, InstrumentRepository, QuoteStore
 
 log = structlog.get_logger("hub.market_data")
 
 MAX_SYMBOLS = 100
 MAX_LISTING = 500  # the most instruments one GET /instruments may ask for
+DEFAULT_BARS = 100
+MAX_BARS = 10_000  # the most bars one query answers (a year of minutes is 98,000)
 
 
 @dataclass
@@ -52,6 +59,14 @@ def parse_symbols(raw: str | Iterable[str] | None) -> list[str]:
     return symbols
 
 
+def parse_symbol(raw: str) -> str:
+    """One symbol (a path segment): upper-cased; InvalidInput for anything else."""
+    symbols = parse_symbols(raw)
+    if len(symbols) != 1 or "," in raw:
+        raise InvalidInput("one symbol is expected, e.g. AAPL", field="symbol")
+    return symbols[0]
+
+
 class MarketDataService:
     def __init__(
         self,
@@ -59,11 +74,15 @@ class MarketDataService:
         cache: InstrumentCache | None,
         quotes: QuoteStore,
         *,
+        bars: BarStore | None = None,
         local_ttl_s: float = 30.0,
+        bars_ttl_s: float = 1.0,
     ) -> None:
         self._instruments = instruments
         self._cache = cache
         self._quotes = quotes
+        self._bars = bars
+        self._recent = RecentBars(self._recent_bars, ttl_s=bars_ttl_s)
         self._local_ttl = local_ttl_s
         self._local: dict[str, tuple[float, Instrument]] = {}
         # The first MAX_LISTING instruments by symbol (what a search without a query answers),
@@ -72,8 +91,9 @@ class MarketDataService:
         self.cache_stats = CacheStats()
 
     def stats(self) -> dict[str, int]:
-        """The cache's counters (exported as the `market_data_cache` group)."""
-        return vars(self.cache_stats).copy()
+        """The caches' counters (exported as the `market_data_cache` group)."""
+        recent = {f"bars_{name}": n for name, n in vars(self._recent.counts).items()}
+        return vars(self.cache_stats) | recent
 
     async def search(self, query: str | None, limit: int = 50) -> list[Instrument]:
         """Without a query (the instrument list), the first `limit` by symbol from this
@@ -136,12 +156,47 @@ class MarketDataService:
     async def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         return await self._quotes.get_many(symbols)
 
+    async def bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = DEFAULT_BARS,
+    ) -> BarSeries:
+        """Bars with start <= t <= end, ascending: the first `limit` from `start`, or without
+        one the most recent `limit` (up to `end`). InvalidInput for a limit outside 1 to
+        MAX_BARS or start after end, NotFound for an unknown symbol. The most recent bars
+        (no start, no end) come from this process's cache, at most `bars_ttl_s` old."""
+        if not 1 <= limit <= MAX_BARS:
+            raise InvalidInput(f"limit must be a whole number from 1 to {MAX_BARS}", field="limit")
+        for name, at in (("start", start), ("end", end)):
+            if at is not None and at.utcoffset() is None:
+                raise InvalidInput(f"{name} must carry a time zone", field=name)
+        if start is not None and end is not None and start > end:
+            raise InvalidInput("start must not be after end", field="start")
+        await self.instrument(symbol)
+        if start is None and end is None:
+            return await self._recent.get(symbol, timeframe, limit)
+        found = await self._bar_store().query(symbol, timeframe, start=start, end=end, limit=limit)
+        return BarSeries(symbol, timeframe, tuple(found))
+
+    async def _recent_bars(self, symbol: str, timeframe: Timeframe, limit: int) -> list[Bar]:
+        return await self._bar_store().query(symbol, timeframe, limit=limit)
+
+    def _bar_store(self) -> BarStore:
+        if self._bars is None:
+            raise DependencyUnavailable("this process has no bar store")
+        return self._bars
+
     def _hold(self, instruments: Iterable[Instrument], now: float) -> None:
         for instrument in instruments:
             self._local[instrument.symbol] = (now + self._local_ttl, instrument)
 
     async def invalidate(self, symbols: list[str]) -> int:
         self._listing = None
+        self._recent.forget(symbols)
         for symbol in symbols:
             self._local.pop(symbol, None)
         if self._cache is None:

@@ -1,6 +1,7 @@
 // The trading dashboard: REST for state, the streaming client for live updates.
 
 import {Api, ApiError} from "./api.js";
+import {PriceChart, HISTORY} from "./chart.js";
 import {HubClient} from "./hubclient.js";
 import {sparkline} from "./sparkline.js";
 
@@ -14,7 +15,8 @@ const STATE_TEXT = {
   sse: "Live (SSE fallback)",
   closed: "Offline",
 };
-const SPARK_POINTS = 90;
+const SPARK_POINTS = 90; // one-minute closes
+const LIVE = new Set(["connected", "sse"]);
 
 const money = new Intl.NumberFormat("en-US", {style: "currency", currency: "USD"});
 const fmtMoney = (v) => (v === null || v === undefined ? "—" : money.format(Number(v)));
@@ -25,7 +27,8 @@ const app = {
   api: null,
   client: null,
   orders: new Map(), // id -> order (highest version)
-  quotes: new Map(), // symbol -> {quote, points, row}
+  quotes: new Map(), // symbol -> {quote, points, minute, row}: points are one-minute closes
+  chart: null, // PriceChart: the selected symbol
   watchlist: null,
   lastSubmitted: null,
   portfolioTimer: null,
@@ -66,6 +69,7 @@ async function boot() {
   $("logout").addEventListener("click", onLogout);
   setupTicket();
   setupWatchlistForm();
+  setupChart();
   try {
     const response = await fetch("/dashboard/config.json");
     const config = response.ok ? await response.json() : {};
@@ -121,6 +125,8 @@ function stopLive() {
   app.client = null;
   window.hubClient = null;
   clearTimeout(app.portfolioTimer);
+  app.chart?.clear();
+  $("chart-symbol").textContent = "";
   app.orders.clear();
   for (const entry of app.quotes.values()) entry.row.remove();
   app.quotes.clear();
@@ -147,15 +153,24 @@ async function start() {
     if (!app.api.loggedIn) return;
     report("wl-error", error);
   }
+  const ticket = $("t-symbol").value.trim().toUpperCase();
+  const first = app.quotes.has(ticket) ? ticket : app.quotes.keys().next().value;
+  if (first) selectChart(first);
   startLive();
 }
 
 function startLive() {
   const channels = ["orders", "portfolio", ...[...app.quotes.keys()].map((s) => `quotes:${s}`)];
+  if (app.chart.symbol) channels.push(`bars:${app.chart.symbol}`);
   const client = new HubClient({token: (o) => app.api.token(o), channels});
   for (const order of app.orders.values()) client.noteOrder(order);
-  client.addEventListener("state", (e) => setConnection(e.detail.state));
+  client.addEventListener("state", (e) => {
+    setConnection(e.detail.state);
+    // Back after a drop: minutes may have formed unseen, so the chart reads its history again.
+    if (LIVE.has(e.detail.state) && client.stats.connects > 1) showChart();
+  });
   client.addEventListener("quote", (e) => onQuote(e.detail.data));
+  client.addEventListener("bar", (e) => app.chart.onBar(e.detail.data));
   client.addEventListener("order", (e) => upsertOrder(e.detail.data));
   client.addEventListener("portfolio", (e) => onPortfolioEvent(e.detail.data));
   client.addEventListener("resync", () => loadOrders().catch(() => {}));
@@ -177,22 +192,31 @@ async function loadInstruments() {
   $("instruments").replaceChildren(...list.map((i) => el("option", {value: i.symbol, label: i.name})));
 }
 
+function barsPath(symbol, timeframe, limit) {
+  return `/api/v1/instruments/${encodeURIComponent(symbol)}/bars?timeframe=${timeframe}&limit=${limit}`;
+}
+
 async function addQuoteRows(symbols) {
   const fresh = symbols.filter((s) => !app.quotes.has(s));
   if (!fresh.length) return;
-  const snapshot = await app.api.get(`/api/v1/market-data?symbols=${encodeURIComponent(fresh.join(","))}`);
+  const [snapshot, ...closes] = await Promise.all([
+    app.api.get(`/api/v1/market-data?symbols=${encodeURIComponent(fresh.join(","))}`),
+    ...fresh.map((s) => app.api.get(barsPath(s, "1Min", SPARK_POINTS)).catch(() => ({bars: []}))),
+  ]);
   const names = new Map(snapshot.data.map((d) => [d.symbol, d]));
-  for (const symbol of fresh) {
+  for (const [i, symbol] of fresh.entries()) {
     const md = names.get(symbol);
-    const entry = {quote: null, points: [], row: quoteRow(symbol, md?.name ?? symbol)};
+    const bars = closes[i].bars;
+    const entry = {quote: null, points: bars.map((b) => Number(b.c)),
+      minute: bars.length ? minuteOf(bars.at(-1).t) : null, row: quoteRow(symbol, md?.name ?? symbol)};
     app.quotes.set(symbol, entry);
+    entry.row.classList.toggle("selected", symbol === app.chart.symbol);
     $("wl-rows").append(entry.row);
-    if (md?.quote) {
-      entry.points.push(Number(md.quote.open));
-      onQuote({symbol, ...md.quote});
-    }
+    if (md?.quote) onQuote({symbol, ...md.quote});
   }
 }
+
+const minuteOf = (time) => Math.floor(Date.parse(time) / 60_000);
 
 function quoteRow(symbol, name) {
   const cell = (cls) => el("td", {class: cls, text: "—"});
@@ -213,8 +237,14 @@ function onQuote(quote) {
   if (!entry) return;
   const previous = entry.quote;
   entry.quote = quote;
-  entry.points.push(Number(quote.last));
-  if (entry.points.length > SPARK_POINTS) entry.points.shift();
+  // The forming minute's close is the last price: move it, or start the next minute.
+  const minute = minuteOf(quote.timestamp);
+  if (minute === entry.minute) entry.points[entry.points.length - 1] = Number(quote.last);
+  else if (!(minute < entry.minute)) {
+    entry.points.push(Number(quote.last));
+    entry.minute = minute;
+    if (entry.points.length > SPARK_POINTS) entry.points.shift();
+  }
   const row = entry.row;
   row.querySelector(".bid").textContent = quote.bid;
   row.querySelector(".ask").textContent = quote.ask;
@@ -230,7 +260,8 @@ function onQuote(quote) {
     last.classList.add(`flash-${dir}`);
   }
   row.querySelector(".spark-col").replaceChildren(
-    sparkline(entry.points, {label: `${quote.symbol} today`, trend: sign(quote.change)}));
+    sparkline(entry.points, {label: `${quote.symbol}, last ${SPARK_POINTS} minutes`,
+      trend: sign(quote.change)}));
   if ($("t-symbol").value.trim().toUpperCase() === quote.symbol) showTicketQuote();
 }
 
@@ -266,9 +297,44 @@ async function removeSymbol(symbol) {
   }
 }
 
+// --- chart -------------------------------------------------------------------------------
+
+function setupChart() {
+  app.chart = new PriceChart($("chart"), $("chart-legend"), (symbol, timeframe) => {
+    $("chart-error").textContent = "";
+    return app.api.get(barsPath(symbol, timeframe, HISTORY));
+  });
+  for (const button of document.querySelectorAll(".timeframes button")) {
+    button.addEventListener("click", () => showChart(app.chart.symbol, button.dataset.timeframe));
+  }
+}
+
+/** Chart `symbol`: its bars channel replaces the previous symbol's. */
+function selectChart(symbol) {
+  const previous = app.chart.symbol;
+  if (symbol === previous) return;
+  if (previous) app.client?.unsubscribe([`bars:${previous}`]);
+  app.client?.subscribe([`bars:${symbol}`]);
+  for (const [s, entry] of app.quotes) entry.row.classList.toggle("selected", s === symbol);
+  $("chart-symbol").textContent = symbol;
+  showChart(symbol);
+}
+
+function showChart(symbol = app.chart.symbol, timeframe = app.chart.timeframe) {
+  for (const button of document.querySelectorAll(".timeframes button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.timeframe === timeframe));
+  }
+  app.chart.timeframe = timeframe;
+  if (!symbol) return;
+  app.chart.show(symbol, timeframe).catch((error) => {
+    if (app.chart.symbol === symbol && app.chart.timeframe === timeframe) report("chart-error", error);
+  });
+}
+
 // --- order ticket ------------------------------------------------------------------------
 
 function pickSymbol(symbol) {
+  selectChart(symbol);
   $("t-symbol").value = symbol;
   showTicketQuote();
   updateTicket();

@@ -13,7 +13,7 @@
 //
 // Events (CustomEvent, payload in `detail`):
 //   state     {state, transport}  state: connecting | connected | reconnecting | sse | closed
-//   quote, order, portfolio, ...  the publication message {type, channel, seq, data}
+//   quote, bar, order, portfolio, ...  the publication message {type, channel, seq, data}
 //   recovery  {channel, recovered}  after a reconnect of a reliable channel
 //   resync    {channel}  history did not reach back far enough: re-read the state over REST
 //   servererror  the server's `error` message {code, message, channel?}
@@ -30,7 +30,7 @@ export const State = Object.freeze({
 
 // Message types an EventSource must listen for by name (it has no "any event" listener).
 const SSE_TYPES = ["connected", "authenticated", "subscribed", "unsubscribed", "error", "ping", "pong",
-  "quote", "order", "portfolio"];
+  "quote", "bar", "order", "portfolio"];
 
 // Close codes after which reconnecting at once would only repeat the failure.
 const SLOW_DOWN = new Set([1009, 4008, 4029]);

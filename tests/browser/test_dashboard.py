@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium against a real `hub serve`: log in, live quotes, orders,
-cancel, a dropped connection recovered through `since`, the SSE fallback, a phone-sized screen,
-and not one console error."""
+cancel, a dropped connection recovered through `since`, the SSE fallback, the price chart (history,
+timeframes, live bars), a phone-sized screen, and not one console error or CSP violation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 TIMEOUT_MS = 10_000
+# The embedded feed sends 50 quotes/s over 34 symbols: a symbol's bar moves about every 0.7 s.
+LIVE_MS = 15_000
+# Reports every Content-Security-Policy violation as a console error, which fails the test.
+CSP_WATCH = """document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));"""
 
 
 def _require_chromium() -> None:
@@ -67,7 +73,17 @@ def _require_chromium() -> None:
 def server() -> Iterator[RunningServer]:
     _require_chromium()
     with hub_serve() as running:
+        wait_for_bar_history(running.url)
         yield running
+
+
+def wait_for_bar_history(url: str) -> None:
+    """The feed backfills its bar history in the background, after /readyz answers (the chart
+    copes with a late history; the sparklines' assertion needs it in)."""
+    deadline = time.monotonic() + 30
+    while "hub_bars_live 1" not in httpx.get(url + "/metrics", timeout=5).text:
+        assert time.monotonic() < deadline, "the bar history did not load in 30 s"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +97,7 @@ def _launch(pw: Playwright) -> Browser:
 
 
 class Console:
-    """Every console error and uncaught exception of a page.
+    """Every console error and uncaught exception of a page (and CSP violation: CSP_WATCH).
 
     Chromium itself logs "Failed to load resource" for every 4xx answer; those the test provokes
     on purpose (a rejected order, an expired token) are allowed while declared with
@@ -115,6 +131,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    page.add_init_script(CSP_WATCH)
     console = Console(page)
     page.hub_console = console  # type: ignore[attr-defined]
     try:
@@ -198,6 +215,50 @@ def drop_and_recover(page: Page, url: str, body: dict[str, str]) -> dict[str, An
     assert stats["recoveries"] > recoveries
     assert stats["replayed"] >= 1  # it came back through `since`, not a REST re-read
     return missed
+
+
+def chart_state(page: Page) -> dict[str, Any]:
+    """What the price chart draws: its symbol and timeframe, and its candles."""
+    state: dict[str, Any] = page.evaluate(
+        """() => {
+            const chart = window.hubApp.chart;
+            const candles = chart.candles.data();
+            return {symbol: chart.symbol, timeframe: chart.timeframe, ready: chart.ready,
+                    count: candles.length, last: candles.at(-1) ?? null,
+                    times: candles.map((c) => c.time)};
+        }"""
+    )
+    return state
+
+
+def wait_for_chart(page: Page, symbol: str, timeframe: str) -> dict[str, Any]:
+    page.wait_for_function(
+        "([s, tf]) => { const c = window.hubApp.chart; "
+        "return c.ready && c.symbol === s && c.timeframe === tf; }",
+        arg=[symbol, timeframe],
+    )
+    expect(page.locator("#chart canvas").first).to_be_visible()
+    return chart_state(page)
+
+
+SPAN_S = {"1Min": 60, "5Min": 300, "15Min": 900, "1Hour": 3600, "1Day": 25 * 3600}
+
+
+def wait_for_live_candle(page: Page) -> dict[str, Any]:
+    """The chart's newest candle moves (its close changes, or a new one opens) within a bounded
+    wait, and it is the candle of the bucket forming now: live, not history."""
+    before = chart_state(page)
+    page.wait_for_function(
+        "(b) => { const c = window.hubApp.chart.candles.data().at(-1); "
+        "return c.time !== b.time || c.close !== b.close; }",
+        arg=before["last"],
+        timeout=LIVE_MS,
+    )
+    after = chart_state(page)
+    now = time.time()
+    assert now - SPAN_S[after["timeframe"]] - 5 <= after["last"]["time"] <= now + 5, after["last"]
+    assert after["last"]["time"] >= before["last"]["time"]
+    return after
 
 
 # --- tests --------------------------------------------------------------------------------
@@ -288,6 +349,89 @@ def test_trading_journey(page: Page, server: RunningServer) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "closed")
 
 
+def test_price_chart(page: Page, server: RunningServer) -> None:
+    sent: list[str] = []
+    received: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framesent", lambda payload: sent.append(str(payload)))
+        ws.on("framereceived", lambda payload: received.append(str(payload)))
+
+    page.on("websocket", on_socket)
+    log_in(page, server.url)
+
+    # The sparklines start from the last 90 one-minute bars, not from the first quote seen.
+    spark = page.locator("#wl-rows tr[data-symbol='AAPL'] svg.spark polyline")
+    assert len((spark.get_attribute("points") or "").split()) >= 60
+
+    # The ticket's symbol is charted at once from the backfilled history...
+    expect(page.locator("#chart-symbol")).to_have_text("AAPL")
+    chart = wait_for_chart(page, "AAPL", "1Min")
+    assert chart["count"] >= 200, chart["count"]
+    times = chart["times"]
+    assert times == sorted(set(times)) and all(t % 60 == 0 for t in times)
+    expect(page.get_by_role("button", name="1 minute")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("link", name=re.compile("TradingView"))).to_have_attribute(
+        "href", "https://www.tradingview.com/"
+    )
+    # ...and moves live, from `bars:AAPL`.
+    assert page.evaluate("() => window.hubClient.channels.has('bars:AAPL')")
+    wait_for_live_candle(page)
+    expect(page.locator("#chart-legend")).to_contain_text(re.compile(r"O [0-9.]+ .* C [0-9.]+"))
+
+    # The timeframe switch reads the history again; the live minute folds into the longer bar.
+    # (A day is 23 to 25 hours long in New York.)
+    for name, timeframe, least, gap in (
+        ("5 minutes", "5Min", 100, 300),
+        ("1 day", "1Day", 200, 23 * 3600),
+    ):
+        button = page.get_by_role("button", name=name, exact=True)
+        with page.expect_response(re.compile(f"/bars\\?.*timeframe={timeframe}")) as answer:
+            button.click()
+        assert answer.value.status == 200
+        expect(button).to_have_attribute("aria-pressed", "true")
+        chart = wait_for_chart(page, "AAPL", timeframe)
+        assert chart["count"] >= least, (timeframe, chart["count"])
+        times = chart["times"]
+        assert min(b - a for a, b in pairwise(times)) >= gap
+        wait_for_live_candle(page)
+
+    # Another symbol: its bar channel replaces the previous one's, in the same timeframe.
+    page.locator("#wl-rows").get_by_role("button", name="MSFT", exact=True).click()
+    expect(page.locator("#chart-symbol")).to_have_text("MSFT")
+    expect(page.locator("#wl-rows tr[data-symbol='MSFT']")).to_have_class(re.compile("selected"))
+    chart = wait_for_chart(page, "MSFT", "1Day")
+    close = Decimal(str(chart["last"]["close"]))
+    assert abs(close - last_price(page, "MSFT")) / close < Decimal("0.01")
+    channels = page.evaluate("() => [...window.hubClient.channels]")
+    assert "bars:MSFT" in channels and "bars:AAPL" not in channels
+    assert any('"unsubscribe"' in f and "bars:AAPL" in f for f in sent), sent[-5:]
+    wait_for_live_candle(page)
+    # Once the server has confirmed, no more AAPL bars arrive.
+    deadline = time.monotonic() + 5
+    while not any('"unsubscribed"' in f and "bars:AAPL" in f for f in received):
+        assert time.monotonic() < deadline, "the unsubscribe was not confirmed"
+        page.wait_for_timeout(50)
+    aapl_bars = sum('"channel":"bars:AAPL"' in f for f in received)
+    page.wait_for_timeout(1500)
+    assert sum('"channel":"bars:AAPL"' in f for f in received) == aapl_bars
+
+    # The canvas follows the theme (it cannot read CSS variables by itself).
+    background = "(card) => window.hubApp.chart.chart.options().layout.background.color === card"
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_function(background, arg="#111a2e")
+    page.emulate_media(color_scheme="light")
+    page.wait_for_function(background, arg="#ffffff")
+
+    # The vendored library is served from this origin, and the page's CSP is as strict as ever.
+    module = httpx.get(
+        server.url + "/static/vendor/lightweight-charts.standalone.production.mjs", timeout=5
+    )
+    assert module.status_code == 200 and "javascript" in module.headers["content-type"]
+    csp = httpx.get(server.url + "/", timeout=5).headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe" not in csp
+
+
 def test_sse_fallback(page: Page, server: RunningServer) -> None:
     # A network that refuses WebSockets: the client falls back to Server-Sent Events.
     network = {"blocks_websockets": True}
@@ -302,6 +446,8 @@ def test_sse_fallback(page: Page, server: RunningServer) -> None:
     log_in(page, server.url)
     expect(page.locator("#conn")).to_have_attribute("data-state", "sse")
     expect(page.locator("#conn-text")).to_have_text("Live (SSE fallback)")
+    wait_for_chart(page, "AAPL", "1Min")
+    wait_for_live_candle(page)  # bar events arrive over SSE too
 
     first = last_price(page, "MSFT")
     page.wait_for_function(

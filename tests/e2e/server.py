@@ -22,6 +22,11 @@ def free_port() -> int:
         return port
 
 
+# For tests that start a feed but read no price history: no backfill, so the process is ready
+# at once and spends no CPU on a year of bars (docs/market-history.md).
+NO_HISTORY = {"HUB_BACKFILL_MINUTE_DAYS": "0", "HUB_BACKFILL_DAILY_DAYS": "0"}
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -49,7 +54,9 @@ def hub_serve(env: dict[str, str] | None = None, timeout: float = 30) -> Iterato
             "--grpc-port",
             str(grpc_port),
         ],
-        env={**os.environ, **(env or {})},
+        # Every test registers its users from 127.0.0.1, and the per-address registration
+        # limit is counted in the shared Redis across runs: lift it unless a test sets it.
+        env={**os.environ, "HUB_REGISTER_LIMIT_PER_CLIENT": "100000", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -27,7 +27,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import RunningServer, hub_serve
+from tests.e2e.server import NO_HISTORY, RunningServer, hub_serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -62,6 +62,7 @@ def cluster(schema_url: str, redis_url: str, amqp_url: str, prefix: str) -> Iter
         "HUB_JWT_SECRET": "e2e-secret-0123456789abcdefghijklmnop",
         "HUB_FEED_QPS": "100",
         "HUB_REGISTER_LIMIT_PER_CLIENT": "1000",
+        **NO_HISTORY,
     }
     helpers = [_process("feed", env), _process("worker", env), _process("worker", env)]
     try:
@@ -150,16 +151,18 @@ class Socket:
             self.pending.extend(json.loads(await self.ws.recv()))
         return self.pending.popleft()
 
-    async def order_events(self, until: tuple[str, str], seconds: float = 20) -> list[Any]:
-        """(order id, status, seq) of every order event up to `until` = (order id, status)."""
+    async def order_events(self, *until: tuple[str, str], seconds: float = 20) -> list[Any]:
+        """(order id, status, seq) of every order event until each (order id, status) of
+        `until` was seen (two orders may finish in either order)."""
         seen: list[Any] = []
+        waiting = set(until)
         async with asyncio.timeout(seconds):
-            while True:
+            while waiting:
                 m = await self.next()
                 if m["type"] == "order":
                     seen.append((m["data"]["id"], m["data"]["status"], m["seq"]))
-                    if (m["data"]["id"], m["data"]["status"]) == until:
-                        return seen
+                    waiting.discard((m["data"]["id"], m["data"]["status"]))
+        return seen
 
     async def subscribe(self, since: int | None = None) -> dict[str, Any]:
         request: dict[str, Any] = {"action": "subscribe", "channels": ["orders"]}
@@ -191,7 +194,7 @@ async def submit_on_a_fill_seen_on_b_then_b_dies(c: Cluster) -> None:
         on_a = Socket(ws_a)
         answer = await on_a.subscribe(since=last)
         assert answer["recovered"] is True
-        replayed = await on_a.order_events((missed[1], "filled"))
+        replayed = await on_a.order_events((missed[0], "filled"), (missed[1], "filled"))
     # Exactly what was missed: both orders' whole histories, in seq order, nothing before.
     assert [seq for *_, seq in replayed] == list(range(last + 1, last + 1 + len(replayed)))
     assert [(i, s) for i, s, _ in replayed if i == missed[0]] == [

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import RunningServer, hub_serve
+from tests.e2e.server import NO_HISTORY, RunningServer, hub_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -95,7 +95,7 @@ async def statuses_until(ws: Any, order_id: str, final: str, seconds: float = 15
 
 
 def test_embedded() -> None:
-    with hub_serve() as server:
+    with hub_serve(NO_HISTORY) as server:
         asyncio.run(order_statuses(server.url))
 
 
@@ -110,6 +110,7 @@ def services(
         "HUB_AMQP_PREFIX": prefix,
         "HUB_JWT_SECRET": "e2e-secret-0123456789abcdefghijklmnop",
         "HUB_FEED_QPS": "100",
+        **NO_HISTORY,
     }
     full_env = {**os.environ, **env}
     helpers = [

@@ -41,8 +41,23 @@ def journey(url: str) -> None:
         assert r.status_code == 400 and r.json()["code"] == "malformed_json"
 
 
+def history(url: str) -> None:
+    """Ready means the default history is in: a year of days and the live minute."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        login = {"email": "demo@hub.local", "password": "Demo-Trader-2026!"}
+        token = http.post("/api/v1/auth/login", json=login).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        r = http.get("/api/v1/instruments/AAPL/bars?timeframe=1Day&limit=1000", headers=auth)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["bars"]) >= 252
+        r = http.get("/api/v1/instruments/AAPL/bars?limit=1000", headers=auth)
+        assert len(r.json()["bars"]) == 1000
+
+
 def test_embedded_default() -> None:
     with hub_serve() as server:
+        assert httpx.get(f"{server.url}/readyz").json()["checks"]["bars"]["status"] == "up"
+        history(server.url)
         journey(server.url)
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.server import hub_serve
+from tests.e2e.server import NO_HISTORY, hub_serve
 
 
 async def negotiated(url: str) -> list[str]:
@@ -20,6 +20,7 @@ async def negotiated(url: str) -> list[str]:
 @pytest.mark.parametrize(("setting", "expected"), [(None, []), ("true", ["PerMessageDeflate"])])
 def test_deflate_only_when_enabled(setting: str | None, expected: list[str]) -> None:
     env = {"HUB_WS_DEFLATE": setting} if setting else {}
+    env |= NO_HISTORY
     with hub_serve(env) as server:
         assert asyncio.run(negotiated(server.url)) == expected
         server.stop()

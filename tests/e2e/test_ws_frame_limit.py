@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.server import hub_serve
+from tests.e2e.server import NO_HISTORY, hub_serve
 from tests.unit.streaming.test_credentials import huge_frame_close_code
 
 
 def test_an_unauthenticated_15_mib_frame_is_refused_at_once() -> None:
-    with hub_serve() as server:
+    with hub_serve(NO_HISTORY) as server:
         port = int(server.url.rsplit(":", 1)[1])
         assert asyncio.run(huge_frame_close_code("127.0.0.1", port)) == 1009

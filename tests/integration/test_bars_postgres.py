@@ -1,4 +1,5 @@
-"""The PostgreSQL bar store passes the memory twin's contract; the schema guards a bar's shape."""
+"""The PostgreSQL bar store passes the memory twin's contract, the feed builds bars over it as
+over the memory store, and the schema guards a bar's shape."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ from msgspec.structs import replace
 
 from hub.adapters.postgres.bars import PostgresBars
 from hub.domain.bars import Timeframe
+from tests.bar_feed_suite import BarFeedContract
 from tests.bars_suite import BarStoreContract, make
 
 pytestmark = pytest.mark.integration
 
 
 class TestPostgresBars(BarStoreContract):
+    @pytest.fixture
+    def store(self, pool: asyncpg.Pool) -> PostgresBars:
+        return PostgresBars(pool)
+
+
+class TestPostgresBarFeed(BarFeedContract):
     @pytest.fixture
     def store(self, pool: asyncpg.Pool) -> PostgresBars:
         return PostgresBars(pool)

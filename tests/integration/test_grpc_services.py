@@ -304,6 +304,9 @@ async def hub_feed(schema_url: str, broker_url: str) -> AsyncIterator[None]:
         HUB_JWT_SECRET=SECRET,
         HUB_FEED_QPS="200",
         HUB_LOG_LEVEL="warning",
+        # A small history (one session of minutes, a week of days): loaded in a moment.
+        HUB_BACKFILL_MINUTE_DAYS="1",
+        HUB_BACKFILL_DAILY_DAYS="5",
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable,

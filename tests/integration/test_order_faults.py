@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from hub.config import Settings
 from hub.entrypoints.http.app import create_app
-from tests.e2e.server import hub_serve
+from tests.e2e.server import NO_HISTORY, hub_serve
 from tests.http_suite import bearer, signup
 
 pytestmark = pytest.mark.integration
@@ -162,6 +162,7 @@ def test_a_worker_killed_mid_order_loses_nothing_and_fills_once(
         "HUB_LOGIN_LIMIT_PER_CLIENT": "1000",
         "HUB_REGISTER_LIMIT_PER_CLIENT": "1000",
         "HUB_WORKER_PREFETCH": "50",
+        **NO_HISTORY,
     }
 
     def worker() -> subprocess.Popen[bytes]:

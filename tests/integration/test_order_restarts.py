@@ -28,7 +28,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tests.e2e.server import free_port
+from tests.e2e.server import NO_HISTORY, free_port
 from tests.integration.test_order_faults import SECRET, reconcile
 
 pytestmark = pytest.mark.integration
@@ -123,6 +123,7 @@ def hub_env(database_url: str, redis_url: str, amqp_url: str, amqp_prefix: str) 
         "HUB_JWT_SECRET": SECRET,
         "HUB_LOGIN_LIMIT_PER_CLIENT": "1000",
         "HUB_REGISTER_LIMIT_PER_CLIENT": "1000",
+        **NO_HISTORY,
     }
 
 

@@ -89,6 +89,11 @@ def test_private_channels_are_the_callers_own(authorizer: JwtAuthorizer, channel
         "quotes:AAPL ",
         "quotes:*",
         "QUOTES:AAPL",  # the prefix is exact, only the symbol is case-folded
+        "bars",
+        "bars:",
+        "bars:NOPE",
+        "BARS:AAPL",
+        "bars:AAPL:1Min",
         "events:x",
         "",
     ],
@@ -104,9 +109,11 @@ def test_other_channels_are_refused(authorizer: JwtAuthorizer, channel: str) -> 
         ("quotes:aapl", "quotes:AAPL"),
         ("quotes:eth-usd", "quotes:ETH-USD"),
         ("quotes:VoO", "quotes:VOO"),
+        ("bars:AAPL", "bars:AAPL"),
+        ("bars:eth-usd", "bars:ETH-USD"),
     ],
 )
-def test_quote_symbols_are_case_insensitive(
+def test_symbol_channels_are_case_insensitive(
     authorizer: JwtAuthorizer, channel: str, resolved: str
 ) -> None:
     assert authorizer.resolve(Principal(str(ALICE)), channel) == resolved

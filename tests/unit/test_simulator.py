@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from hub.adapters.seed import seed_instruments
 from hub.adapters.simulator import Simulator
@@ -59,3 +60,15 @@ def test_seed_covers_the_original_symbols_and_crypto() -> None:
     assert len(symbols) >= 30
     assert {"VBR", "AMZN", "DIS", "VOO"} <= symbols.keys()
     assert sum(i.trades_around_the_clock for i in symbols.values()) >= 3
+
+
+def test_a_restarted_walk_continues_from_the_given_prices() -> None:
+    seeds = seed_instruments()
+    base = {s.instrument.symbol: s.instrument.round_to_tick(s.base_price) for s in seeds}
+    given = {"AAPL": Decimal("201.37"), "BTC-USD": Decimal("0")}  # 0: not a price, ignored
+    sim = Simulator(seeds, clock=StepClock(), seed=3, start_prices=given)
+    first = {q.symbol: q for q in (sim.next_quote() for _ in seeds)}
+    for symbol, q in first.items():
+        start = given["AAPL"] if symbol == "AAPL" else base[symbol]
+        assert abs(q.last - start) / start < Decimal("0.01"), (symbol, q.last, start)
+    assert abs(first["AAPL"].last - base["AAPL"]) > Decimal(5)

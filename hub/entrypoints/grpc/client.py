@@ -2,6 +2,7 @@
 
 async with MarketDataClient("127.0.0.1:50051", token) as client:
     quotes = await client.get_market_data(["AAPL", "MSFT"])
+    history = await client.get_bars("AAPL", "5Min", limit=300)
     async for update in client.stream(["AAPL"]):
         ...
 """
@@ -9,6 +10,7 @@ async with MarketDataClient("127.0.0.1:50051", token) as client:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
 
 import grpc
@@ -43,6 +45,25 @@ class MarketDataClient:
             pb.GetMarketDataRequest(symbols=symbols),
             metadata=self._metadata,
             timeout=self._timeout,
+        )
+        return response
+
+    async def get_bars(
+        self,
+        symbol: str,
+        timeframe: str = "",
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 0,
+    ) -> pb.GetBarsResponse:
+        request = pb.GetBarsRequest(symbol=symbol, timeframe=timeframe, limit=limit)
+        if start is not None:
+            request.start.FromDatetime(start)
+        if end is not None:
+            request.end.FromDatetime(end)
+        response: pb.GetBarsResponse = await self._stub.GetBars(
+            request, metadata=self._metadata, timeout=self._timeout
         )
         return response
 

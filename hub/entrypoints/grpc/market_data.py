@@ -1,5 +1,6 @@
-"""MarketDataService: GetMarketData (unary) and StreamMarketData (server streaming, fed by the
-streaming engine's latest-value channels, so a slow client gets fresh quotes, not a backlog).
+"""MarketDataService: GetMarketData and GetBars (unary), and StreamMarketData (server streaming,
+fed by the streaming engine's latest-value channels, so a slow client gets fresh quotes, not a
+backlog).
 
 A stream holds one of the engine's per-user connection slots (shared with WebSocket and SSE), and
 ends with UNAUTHENTICATED when its access token expires or its login session is revoked."""
@@ -9,19 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 import msgspec
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hub.domain.errors import InvalidInput, InvalidToken
+from hub.domain.bars import Timeframe, parse_timeframe
+from hub.domain.errors import DependencyUnavailable, HubError, InvalidInput, InvalidToken, NotFound
 from hub.entrypoints.grpc._gen import market_data_pb2 as pb
 from hub.entrypoints.grpc._gen import market_data_pb2_grpc as pb_grpc
 from hub.entrypoints.grpc.auth import bearer
 from hub.services.channels import quotes_channel
-from hub.services.market_data import MarketDataService, parse_symbols
-from hub.services.views import QuoteView
+from hub.services.market_data import DEFAULT_BARS, MarketDataService, parse_symbol, parse_symbols
+from hub.services.views import BarView, QuoteView
 from streaming import (
     AuthenticationFailed,
     CloseCode,
@@ -59,6 +62,56 @@ def quote_message(q: QuoteView) -> pb.Quote:
     )
 
 
+def bar_message(b: BarView) -> pb.Bar:
+    return pb.Bar(
+        t=_timestamp(b.t),
+        o=str(b.o),
+        h=str(b.h),
+        l=str(b.l),
+        c=str(b.c),
+        v=str(b.v),
+        n=b.n,
+        vw=str(b.vw),
+    )
+
+
+# The errors a unary call can meet, by the status each maps to (most specific first).
+_STATUS: tuple[tuple[type[HubError], grpc.StatusCode], ...] = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (DependencyUnavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def _instant(ts: Timestamp, field: str) -> datetime:
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is out of range", field=field) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _BarsQuery:
+    symbol: str
+    timeframe: Timeframe
+    start: datetime | None
+    end: datetime | None
+    limit: int
+
+    @classmethod
+    def of(cls, request: pb.GetBarsRequest) -> _BarsQuery:
+        """The request's query, as the REST route reads it; InvalidInput when invalid."""
+        if request.limit < 0:
+            raise InvalidInput("limit must not be negative (0: the default)", field="limit")
+        return cls(
+            symbol=parse_symbol(request.symbol),
+            timeframe=parse_timeframe(request.timeframe or Timeframe.MINUTE.value),
+            start=_instant(request.start, "start") if request.HasField("start") else None,
+            end=_instant(request.end, "end") if request.HasField("end") else None,
+            limit=request.limit or DEFAULT_BARS,
+        )
+
+
 async def _symbols(request_symbols: list[str], context: grpc.aio.ServicerContext) -> list[str]:
     try:
         return parse_symbols(request_symbols)
@@ -92,6 +145,26 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
                 for md in found
             ],
             unknown_symbols=[s for s in symbols if s not in known],
+        )
+
+    async def GetBars(
+        self, request: pb.GetBarsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetBarsResponse:
+        try:
+            q = _BarsQuery.of(request)
+            series = await self._market_data.bars(
+                q.symbol, q.timeframe, start=q.start, end=q.end, limit=q.limit
+            )
+        except HubError as exc:
+            code = next((c for kind, c in _STATUS if isinstance(exc, kind)), None)
+            if code is None:
+                raise
+            await context.abort(code, exc.detail)
+            raise  # unreachable: abort raises
+        return pb.GetBarsResponse(
+            symbol=series.symbol,
+            timeframe=series.timeframe.value,
+            bars=[bar_message(BarView.of(b)) for b in series.bars],
         )
 
     async def StreamMarketData(

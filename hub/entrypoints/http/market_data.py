@@ -109,6 +109,8 @@ async def warm(call: Call) -> CacheResult:
 TAGS = ("market data",)
 SYMBOLS = Param("symbols", "comma-separated symbols, e.g. AAPL,MSFT (at most 100)", True)
 ADMIN_SYMBOLS = Param("symbols", "comma-separated symbols (or a JSON body {symbols: [...]})")
+
+
 def _cache_admin(action: str, handler: Handler, summary: str) -> Operation:
     return operation(
         "POST",

@@ -87,5 +87,16 @@ _MAX_CHILDREN = 1024
 
 # Counters that go down as well as up are exported as gauges.
 _GAUGES = frozenset(
-    {"connections", "subscriptions", "in_flight", "backlog", "lag_ms", "tasks", "resting_orders"}
+    {
+        "connections",
+        "subscriptions",
+        "in_flight",
+        "backlog",
+        "lag_ms",
+        "tasks",
+        "resting_orders",
+        "live",
+        "unwritten",
+        "buffered",
+    }
 )

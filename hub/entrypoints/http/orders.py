@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -22,6 +22,8 @@ from hub.entrypoints.http.decimals import (
     optional_decimal_field,
 )
 from hub.entrypoints.http.routing import Call, Operation, Param, header, operation
+from hub.entrypoints.http.times import instant as instant_of
+from hub.entrypoints.http.times import time_param
 from hub.services.market_data import parse_symbols
 from hub.services.trading_ports import OrderQuery
 from hub.services.views import OrderView
@@ -104,29 +106,6 @@ async def order_events(call: Call) -> list[OrderEventView]:
     return [OrderEventView(e.id, e.type.value, e.at, OrderView.of(e.order)) for e in events]
 
 
-def _instant(raw: str) -> datetime | None:
-    """An RFC 3339 timestamp with its zone, in UTC; None when it is anything else. A naive one
-    cannot be compared with the stored (aware) times, and an offset that moves it past year 1
-    or 9999 cannot be converted: both would otherwise fail deep in the query, as a 500."""
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return value.astimezone(UTC) if value.tzinfo is not None else None
-    except (ValueError, OverflowError):
-        return None
-
-
-def _time(params: dict[str, str], name: str) -> datetime | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    value = _instant(raw)
-    if value is None:
-        raise InvalidInput(
-            f"{name} must be an RFC 3339 timestamp with a time zone (e.g. Z)", field=name
-        )
-    return value
-
-
 def encode_cursor(created_at: datetime, oid: UUID) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{oid}".encode()).decode()
 
@@ -136,7 +115,7 @@ def decode_cursor(raw: str) -> tuple[datetime, UUID]:
     write, including a cursor edited to hold a naive or out-of-range time."""
     try:
         at, _, oid = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        instant = _instant(at)
+        instant = instant_of(at)
         if instant is not None:
             return instant, UUID(oid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -166,8 +145,8 @@ async def list_orders(call: Call) -> OrderPage:
         user_id=call.user_id,
         statuses=statuses,
         symbol=symbol,
-        after=_time(params, "after"),
-        until=_time(params, "until"),
+        after=time_param(params, "after"),
+        until=time_param(params, "until"),
         limit=limit + 1,
         cursor=cursor,
     )

@@ -82,3 +82,47 @@ class MarketDataUpdate(_message.Message):
     quote: Quote
     seq: int
     def __init__(self, symbol: _Optional[str] = ..., quote: _Optional[_Union[Quote, _Mapping]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class GetBarsRequest(_message.Message):
+    __slots__ = ("symbol", "timeframe", "start", "end", "limit")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    timeframe: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    limit: int
+    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetBarsResponse(_message.Message):
+    __slots__ = ("symbol", "timeframe", "bars")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    timeframe: str
+    bars: _containers.RepeatedCompositeFieldContainer[Bar]
+    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[str] = ..., bars: _Optional[_Iterable[_Union[Bar, _Mapping]]] = ...) -> None: ...
+
+class Bar(_message.Message):
+    __slots__ = ("t", "o", "h", "l", "c", "v", "n", "vw")
+    T_FIELD_NUMBER: _ClassVar[int]
+    O_FIELD_NUMBER: _ClassVar[int]
+    H_FIELD_NUMBER: _ClassVar[int]
+    L_FIELD_NUMBER: _ClassVar[int]
+    C_FIELD_NUMBER: _ClassVar[int]
+    V_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    VW_FIELD_NUMBER: _ClassVar[int]
+    t: _timestamp_pb2.Timestamp
+    o: str
+    h: str
+    l: str
+    c: str
+    v: str
+    n: int
+    vw: str
+    def __init__(self, t: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., o: _Optional[str] = ..., h: _Optional[str] = ..., l: _Optional[str] = ..., c: _Optional[str] = ..., v: _Optional[str] = ..., n: _Optional[int] = ..., vw: _Optional[str] = ...) -> None: ...

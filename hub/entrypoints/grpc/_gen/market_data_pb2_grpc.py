@@ -44,6 +44,11 @@ class MarketDataServiceStub:
                 request_serializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.StreamMarketDataRequest.SerializeToString,
                 response_deserializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.MarketDataUpdate.FromString,
                 _registered_method=True)
+        self.GetBars = channel.unary_unary(
+                '/hub.v1.MarketDataService/GetBars',
+                request_serializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsRequest.SerializeToString,
+                response_deserializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServiceServicer:
@@ -65,6 +70,15 @@ class MarketDataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBars(self, request, context):
+        """Price history as OHLCV bars, ascending, as GET /api/v1/instruments/{symbol}/bars answers.
+        INVALID_ARGUMENT for a malformed symbol, an unknown timeframe, a limit outside 0..10000 or
+        start after end; NOT_FOUND for an unknown symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketDataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +91,11 @@ def add_MarketDataServiceServicer_to_server(servicer, server):
                     servicer.StreamMarketData,
                     request_deserializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.StreamMarketDataRequest.FromString,
                     response_serializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.MarketDataUpdate.SerializeToString,
+            ),
+            'GetBars': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBars,
+                    request_deserializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsRequest.FromString,
+                    response_serializer=hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +152,33 @@ class MarketDataService:
             '/hub.v1.MarketDataService/StreamMarketData',
             hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.StreamMarketDataRequest.SerializeToString,
             hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.MarketDataUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hub.v1.MarketDataService/GetBars',
+            hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsRequest.SerializeToString,
+            hub_dot_entrypoints_dot_grpc_dot___gen_dot_market__data__pb2.GetBarsResponse.FromString,
             options,
             channel_credentials,
             insecure,
