@@ -253,6 +253,11 @@ class Engine:
 
     # --- revocation -----------------------------------------------------------------------------
 
+    def is_revoked(self, sid: str) -> bool:
+        """Whether login session `sid` was revoked (on any node, within `revocation_ttl`): for
+        streams whose credentials the application checks itself before taking a `lease`."""
+        return sid in self._revocations
+
     async def revoke(self, sid: str) -> None:
         """End every stream authenticated within login session `sid`, on every node, and refuse
         its tokens for new streams (for `revocation_ttl` seconds). Raises if the broker cannot

@@ -128,6 +128,13 @@ class RefreshTokenReused(InvalidToken):
     title = "Refresh token reused"
 
 
+class TooManyApiKeys(InvalidInput):
+    """The user already holds the most live API keys allowed; revoke one first."""
+
+    code = "too_many_api_keys"
+    title = "Too many API keys"
+
+
 # --- orders -------------------------------------------------------------------------------------
 
 

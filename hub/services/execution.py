@@ -48,7 +48,7 @@ from hub.services.market_data import MarketDataService
 from hub.services.messages import Action, OrderMessage
 from hub.services.ports import Clock
 from hub.services.trading_ports import Changes, OutboxRow, UnitOfWorkFactory
-from hub.services.views import LedgerUpdate, OrderView
+from hub.services.views import LedgerUpdate, OrderUpdate
 
 log = structlog.get_logger("hub.worker")
 
@@ -260,7 +260,7 @@ def _apply(events: list[OrderEvent], account: Account, position: Position) -> _A
         if event.execution is not None:
             executions.append(event.execution)
         channel = orders_channel(event.order.user_id)
-        view = OrderView.of(event.order)
+        view = OrderUpdate.after(event, position.qty)
         outbox.append((messages.STREAM_TOPIC, messages.stream(channel, "order", view)))
     applied = _Applied(
         account, position, account != before[0], position != before[1], executions, outbox

@@ -39,6 +39,8 @@ from hub.services.errors import IdempotencyConflict, IdempotencyKeyReused
 from hub.services.market_data import MarketDataService
 from hub.services.ports import Clock
 from hub.services.trading_ports import (
+    Fill,
+    FillQuery,
     IdempotencyRecord,
     OrderDesk,
     OrderQuery,
@@ -48,7 +50,7 @@ from hub.services.trading_ports import (
     TradingReader,
     UnitOfWorkFactory,
 )
-from hub.services.views import OrderView
+from hub.services.views import OrderUpdate
 
 MAX_IDEMPOTENCY_KEY = 255
 PLACE_ATTEMPTS = 3  # a reservation lost to a concurrent order is checked again this many times
@@ -182,7 +184,7 @@ class OrderService:
             user_id=user_id,
             at=market.now,
         )
-        view = OrderView.of(order)
+        view = OrderUpdate.after(event)
         work = messages.OrderMessage(order.id, messages.Action.PROCESS, order.symbol)
         return Placement(
             order=order,
@@ -220,7 +222,7 @@ class OrderService:
             )
             await uow.enqueue(
                 messages.STREAM_TOPIC,
-                messages.stream(orders_channel(user_id), "order", OrderView.of(moved)),
+                messages.stream(orders_channel(user_id), "order", OrderUpdate.after(event)),
             )
             await uow.commit()
         self._on_commit(())  # rows written without a lease: the relay polls for them now
@@ -232,8 +234,18 @@ class OrderService:
             raise NotFound(f"no order {order_id}")  # someone else's order does not exist for you
         return order
 
+    async def by_client_order_id(self, user_id: UUID, client_order_id: str) -> Order:
+        order = await self._reader.order_by_client_id(user_id, client_order_id)
+        if order is None:
+            raise NotFound(f"no order with client_order_id {client_order_id!r}")
+        return order
+
     async def query(self, query: OrderQuery) -> list[Order]:
         return await self._reader.orders(query)
+
+    async def fills(self, query: FillQuery) -> list[Fill]:
+        """The user's executions (newest first unless the query says otherwise)."""
+        return await self._reader.fills(query)
 
     async def events(self, user_id: UUID, order_id: UUID) -> list[OrderEvent]:
         """The order's audit trail, oldest first; NotFound as in `get`."""

@@ -61,6 +61,17 @@ class PortfolioService:
     async def portfolio(self, user_id: UUID) -> PortfolioValuation:
         return rounded(await self.valuation(user_id))
 
+    async def account_valuation(self, user_id: UUID) -> tuple[Account, PortfolioValuation]:
+        """The account as stored and its portfolio valued and rounded as in `portfolio`, from
+        one read (a brokerage account view needs both: ids and dates, and the values)."""
+        holdings = await self._holdings(user_id)
+        categories = await self._categories(holdings.positions)
+        quotes = await self._quotes(holdings.positions)
+        valuation = value_portfolio(
+            holdings.account, holdings.positions, categories, quotes, self._clock.now()
+        )
+        return holdings.account, rounded(valuation)
+
     async def positions(self, user_id: UUID) -> list[PositionValuation]:
         """The open positions, valued and rounded as in `portfolio`, without its totals and
         categories."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from hub.domain.accounts import Account
+from hub.domain.api_keys import ApiKey
 from hub.domain.instruments import Instrument
 from hub.domain.quotes import Quote
 from hub.domain.tokens import RefreshToken
@@ -151,3 +152,19 @@ class WatchlistRepository(Protocol):
         """Raise WatchlistNameTaken when renamed onto another of the user's names."""
 
     async def delete(self, user_id: UUID, watchlist_id: UUID) -> bool: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey, limit: int) -> None:
+        """Store a new key; raise TooManyApiKeys (and store nothing) when the user already holds
+        `limit` live keys. Two concurrent adds cannot both pass the count."""
+
+    async def for_user(self, user_id: UUID) -> list[ApiKey]:
+        """The user's live keys, oldest first."""
+
+    async def by_key_id(self, key_id: str) -> ApiKey | None:
+        """The key with this public id, revoked or not."""
+
+    async def revoke(self, user_id: UUID, key_id: UUID, at: datetime) -> ApiKey | None:
+        """Revoke the user's live key with this id; return it, or None when the user has no such
+        live key (unknown, someone else's, or revoked before)."""

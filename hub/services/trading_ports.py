@@ -12,7 +12,7 @@ from typing import Protocol
 from uuid import UUID
 
 from hub.domain.accounts import Account
-from hub.domain.orders import Execution, Order, OrderEvent, OrderStatus
+from hub.domain.orders import Execution, Order, OrderEvent, OrderStatus, Side
 from hub.domain.positions import Position
 
 
@@ -144,6 +144,31 @@ class OrderQuery:
     until: datetime | None
     limit: int
     cursor: tuple[datetime, UUID] | None  # (created_at, id) of the last order of the prior page
+    symbols: frozenset[str] | None = None  # any of these (with `symbol`, both must hold)
+    side: Side | None = None
+    ascending: bool = False  # oldest first; the cursor then pages forward in time
+
+
+@dataclass(frozen=True, slots=True)
+class FillQuery:
+    """A user's executions, by (at, id): newest first unless `ascending`, paged by the cursor
+    (the (at, id) of the last fill of the prior page)."""
+
+    user_id: UUID
+    after: datetime | None
+    until: datetime | None
+    limit: int
+    ascending: bool = False
+    cursor: tuple[datetime, UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of a user's order, and the order's quantities once it was in."""
+
+    execution: Execution
+    order_qty: Decimal
+    cum_qty: Decimal  # filled by this execution and the ones before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +185,13 @@ class TradingReader(Protocol):
     async def order(self, order_id: UUID) -> Order | None: ...
 
     async def orders(self, query: OrderQuery) -> list[Order]:
-        """Newest first (created_at, then id, descending)."""
+        """Newest first (created_at, then id, descending), or oldest first when ascending."""
+
+    async def order_by_client_id(self, user_id: UUID, client_order_id: str) -> Order | None:
+        """The user's order with this client_order_id (unique per account)."""
+
+    async def fills(self, query: FillQuery) -> list[Fill]:
+        """The user's executions, each with its order's quantity and cumulative fill."""
 
     async def positions(self, account_id: UUID) -> list[Position]: ...
 

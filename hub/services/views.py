@@ -11,13 +11,15 @@ from uuid import UUID
 import msgspec
 
 from hub.domain.accounts import Account
+from hub.domain.bars import Bar
 from hub.domain.money import to_cents
-from hub.domain.orders import Order
+from hub.domain.orders import Order, OrderEvent
 from hub.domain.portfolio import round_places
 from hub.domain.positions import Position
 from hub.domain.quotes import Quote
 
 PRICE_PLACES = 4
+VWAP_PLACES = 4  # a bar's vw: an average of prices, not itself a traded price
 
 
 class OrderView(msgspec.Struct, kw_only=True):
@@ -67,6 +69,44 @@ class OrderView(msgspec.Struct, kw_only=True):
             expired_at=o.expired_at,
             version=o.version,
         )
+
+
+class FillView(msgspec.Struct, kw_only=True):
+    """The execution behind an order event that filled some or all of the order."""
+
+    execution_id: UUID
+    price: Decimal
+    qty: Decimal
+    at: datetime
+    position_qty: Decimal  # the owner's position in the symbol once this fill is applied
+
+
+class OrderUpdate(OrderView, kw_only=True, omit_defaults=True):
+    """What the owner's `orders` channel carries: the order as an event left it (the fields
+    of OrderView), what happened (`event`, an OrderEventType value) and, for a fill, the
+    execution. Alpaca's trade_updates stream is made of these (entrypoints/http/alpaca)."""
+
+    event: str | None = None  # None only on publications from before events were named
+    fill: FillView | None = None
+
+    @classmethod
+    def after(cls, event: OrderEvent, position_qty: Decimal | None = None) -> OrderUpdate:
+        """The publication of `event`; `position_qty` (the position once the event is applied)
+        is required for an event with an execution."""
+        execution = event.execution
+        fill = None
+        if execution is not None:
+            if position_qty is None:
+                raise ValueError("a fill's update needs the position it left")
+            fill = FillView(
+                execution_id=execution.id,
+                price=execution.price,
+                qty=execution.qty,
+                at=execution.at,
+                position_qty=position_qty,
+            )
+        view = msgspec.structs.asdict(OrderView.of(event.order))
+        return cls(**view, event=event.type.value, fill=fill)
 
 
 class AccountView(msgspec.Struct, kw_only=True):
@@ -137,3 +177,56 @@ class QuoteView(Quote, frozen=True, kw_only=True):
     def of(cls, q: Quote) -> QuoteView:
         fields = msgspec.structs.asdict(q)
         return cls(**fields, change=q.day_change, change_percent=q.day_change_percent)
+
+
+class BarView(msgspec.Struct, kw_only=True):
+    """A bar in a REST or gRPC answer (Alpaca's fields): the bucket's start `t` (UTC), open,
+    high, low and close on the tick, volume `v`, trade count `n` and the volume-weighted
+    average price `vw` (the close for a bar without volume), rounded to VWAP_PLACES."""
+
+    t: datetime
+    o: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741 (the wire name)
+    c: Decimal
+    v: Decimal
+    n: int
+    vw: Decimal
+
+    @classmethod
+    def of(cls, b: Bar) -> BarView:
+        return cls(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n, vw=vwap(b))
+
+
+class LiveBarView(msgspec.Struct, kw_only=True):
+    """The forming bar on its `bars:<SYMBOL>` channel: a BarView with its symbol and timeframe."""
+
+    symbol: str
+    timeframe: str
+    t: datetime
+    o: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741 (the wire name)
+    c: Decimal
+    v: Decimal
+    n: int
+    vw: Decimal
+
+    @classmethod
+    def of(cls, b: Bar) -> LiveBarView:
+        return cls(
+            symbol=b.symbol,
+            timeframe=b.timeframe.value,
+            t=b.t,
+            o=b.o,
+            h=b.h,
+            l=b.l,
+            c=b.c,
+            v=b.v,
+            n=b.n,
+            vw=vwap(b),
+        )
+
+
+def vwap(b: Bar) -> Decimal:
+    return round_places(b.vw, VWAP_PLACES)

@@ -19,6 +19,7 @@ from hub.services.trading_ports import IdempotencyRecord, OutboxRow, Placement
 from hub.services.views import OrderView
 from tests.contracts import make_account, make_user
 from tests.market_suite import AAPL
+from tests.order_query_suite import OrderQueryContract
 from tests.trading_suite import (
     T0,
     BatchContract,
@@ -45,7 +46,9 @@ async def stores(pool: asyncpg.Pool) -> Stores:
     )
 
 
-class TestPostgresTrading(TradingStoreContract, OrderDeskContract, BatchContract):
+class TestPostgresTrading(
+    TradingStoreContract, OrderDeskContract, BatchContract, OrderQueryContract
+):
     pass
 
 

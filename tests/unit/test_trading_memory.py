@@ -7,10 +7,11 @@ import pytest
 from hub.adapters.memory.trading import MemoryTrading, MemoryTradingReader
 from hub.adapters.memory.users import MemoryAccounts, MemoryRegistrar, MemoryUsers
 from tests.contracts import make_account, make_user
+from tests.order_query_suite import OrderQueryContract
 from tests.trading_suite import BatchContract, OrderDeskContract, Stores, TradingStoreContract
 
 
-class TestMemoryTrading(TradingStoreContract, OrderDeskContract, BatchContract):
+class TestMemoryTrading(TradingStoreContract, OrderDeskContract, BatchContract, OrderQueryContract):
     @pytest.fixture
     async def stores(self) -> Stores:
         users, accounts = MemoryUsers(), MemoryAccounts()

@@ -8,6 +8,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -17,12 +18,14 @@ import msgspec
 from hub.adapters.memory.users import MemoryAccounts
 from hub.domain.accounts import Account
 from hub.domain.errors import DuplicateClientOrderId, InsufficientBuyingPower, InsufficientShares
-from hub.domain.orders import Execution, Order, OrderEvent, Side
+from hub.domain.orders import ZERO, Execution, Order, OrderEvent, Side
 from hub.domain.positions import Position, reserve_cash, reserve_shares
 from hub.services.errors import ConcurrentUpdate, IdempotencyConflict
 from hub.services.trading_ports import (
     HANDOVER_LEASE_S,
     Changes,
+    Fill,
+    FillQuery,
     Holdings,
     IdempotencyRecord,
     OrderQuery,
@@ -127,18 +130,46 @@ class MemoryTradingReader:
         return self._s.orders.get(order_id)
 
     async def orders(self, query: OrderQuery) -> list[Order]:
+        cursor = query.cursor
+
         def keep(o: Order) -> bool:
             return (
                 o.user_id == query.user_id
                 and (query.statuses is None or o.status in query.statuses)
                 and (query.symbol is None or o.symbol == query.symbol)
+                and (query.symbols is None or o.symbol in query.symbols)
+                and (query.side is None or o.side is query.side)
                 and (query.after is None or o.created_at > query.after)
                 and (query.until is None or o.created_at <= query.until)
-                and (query.cursor is None or (o.created_at, o.id) < query.cursor)
+                and (cursor is None or _beyond((o.created_at, o.id), cursor, query.ascending))
             )
 
         found = sorted(filter(keep, self._s.orders.values()), key=lambda o: (o.created_at, o.id))
-        return found[::-1][: query.limit]
+        return (found if query.ascending else found[::-1])[: query.limit]
+
+    async def order_by_client_id(self, user_id: UUID, client_order_id: str) -> Order | None:
+        account = await self._s.accounts.for_user(user_id)
+        found = None if account is None else self._s.client_ids.get((account.id, client_order_id))
+        return None if found is None else self._s.orders.get(found)
+
+    async def fills(self, query: FillQuery) -> list[Fill]:
+        account = await self._s.accounts.for_user(query.user_id)
+        mine = sorted(
+            (e for e in self._s.executions.values() if account and e.account_id == account.id),
+            key=lambda e: (e.at, e.id),
+        )
+        done: dict[UUID, Decimal] = {}  # order id -> filled so far, in execution order
+        found: list[Fill] = []
+        for e in mine:
+            done[e.order_id] = done.get(e.order_id, ZERO) + e.qty
+            cursor = query.cursor
+            if (
+                (query.after is None or e.at > query.after)
+                and (query.until is None or e.at <= query.until)
+                and (cursor is None or _beyond((e.at, e.id), cursor, query.ascending))
+            ):
+                found.append(Fill(e, self._s.orders[e.order_id].qty, done[e.order_id]))
+        return (found if query.ascending else found[::-1])[: query.limit]
 
     async def positions(self, account_id: UUID) -> list[Position]:
         mine = (p for (a, _), p in self._s.positions.items() if a == account_id)
@@ -312,6 +343,11 @@ class MemoryUnitOfWork:
         for position in changes.positions.values():
             await self.save_position(position)
         return self.enqueue_leased(changes.outbox)
+
+
+def _beyond(key: tuple[datetime, UUID], cursor: tuple[datetime, UUID], ascending: bool) -> bool:
+    """Whether `key` comes after the cursor in the listing's order."""
+    return key > cursor if ascending else key < cursor
 
 
 def _non_negative(*amounts: Any) -> None:

@@ -18,9 +18,9 @@ from hub.adapters.postgres.rows import (
     to_order,
     to_position,
 )
-from hub.domain.orders import Order, OrderEvent
+from hub.domain.orders import Execution, Order, OrderEvent, Side
 from hub.domain.positions import Position
-from hub.services.trading_ports import Holdings, OrderQuery
+from hub.services.trading_ports import Fill, FillQuery, Holdings, OrderQuery
 
 # The portfolio routes need the account and its open positions on every request: one row, the
 # positions as an array of records in it, so one round trip where a query each took two.
@@ -34,6 +34,18 @@ _HOLDINGS = (
 _OWNED_EVENTS = (
     "SELECT ARRAY(SELECT e.body FROM order_events e WHERE e.order_id = o.id ORDER BY e.seq)"
     " FROM orders o WHERE o.id = $1 AND o.user_id = $2"
+)
+# By the unique (account_id, client_order_id) index.
+_BY_CLIENT_ID = (
+    f"SELECT {ORDER_COLUMNS} FROM orders WHERE client_order_id = $2"
+    " AND account_id = (SELECT id FROM accounts WHERE user_id = $1)"
+)
+# The cumulative quantity runs over all of an order's executions, before the page's filters.
+_FILLS = (
+    "SELECT * FROM (SELECT e.id, e.order_id, e.account_id, e.symbol, e.side, e.qty, e.price,"
+    " e.at, o.qty AS order_qty,"
+    " sum(e.qty) OVER (PARTITION BY e.order_id ORDER BY e.at, e.id) AS cum_qty"
+    " FROM executions e JOIN orders o ON o.id = e.order_id WHERE o.user_id = $1) f"
 )
 
 
@@ -58,18 +70,66 @@ class PostgresTradingReader:
             clauses.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
         if query.symbol is not None:
             clauses.append(f"symbol = {arg(query.symbol)}")
+        if query.symbols is not None:
+            clauses.append(f"symbol = ANY({arg(sorted(query.symbols))}::text[])")
+        if query.side is not None:
+            clauses.append(f"side = {arg(query.side.value)}")
         if query.after is not None:
             clauses.append(f"created_at > {arg(query.after)}")
         if query.until is not None:
             clauses.append(f"created_at <= {arg(query.until)}")
+        beyond, direction = (">", "ASC") if query.ascending else ("<", "DESC")
         if query.cursor is not None:
-            clauses.append(f"(created_at, id) < ({arg(query.cursor[0])}, {arg(query.cursor[1])})")
+            at, oid = arg(query.cursor[0]), arg(query.cursor[1])
+            clauses.append(f"(created_at, id) {beyond} ({at}, {oid})")
         rows = await self._pool.fetch(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(clauses)}"
-            f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}",
+            f" ORDER BY created_at {direction}, id {direction} LIMIT {arg(query.limit)}",
             *args,
         )
         return [to_order(row) for row in rows]
+
+    async def order_by_client_id(self, user_id: UUID, client_order_id: str) -> Order | None:
+        row = await self._pool.fetchrow(_BY_CLIENT_ID, user_id, client_order_id)
+        return None if row is None else to_order(row)
+
+    async def fills(self, query: FillQuery) -> list[Fill]:
+        clauses, args = ["true"], [query.user_id]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.after is not None:
+            clauses.append(f"at > {arg(query.after)}")
+        if query.until is not None:
+            clauses.append(f"at <= {arg(query.until)}")
+        beyond, direction = (">", "ASC") if query.ascending else ("<", "DESC")
+        if query.cursor is not None:
+            at, eid = arg(query.cursor[0]), arg(query.cursor[1])
+            clauses.append(f"(at, id) {beyond} ({at}, {eid})")
+        rows = await self._pool.fetch(
+            f"{_FILLS} WHERE {' AND '.join(clauses)}"
+            f" ORDER BY at {direction}, id {direction} LIMIT {arg(query.limit)}",
+            *args,
+        )
+        return [
+            Fill(
+                Execution(
+                    id=row["id"],
+                    order_id=row["order_id"],
+                    account_id=row["account_id"],
+                    symbol=row["symbol"],
+                    side=Side(row["side"]),
+                    qty=row["qty"],
+                    price=row["price"],
+                    at=row["at"],
+                ),
+                order_qty=row["order_qty"],
+                cum_qty=row["cum_qty"],
+            )
+            for row in rows
+        ]
 
     async def positions(self, account_id: UUID) -> list[Position]:
         rows = await self._pool.fetch(

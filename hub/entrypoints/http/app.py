@@ -24,7 +24,10 @@ from hub.config import Settings
 from hub.entrypoints.grpc.server import grpc_server
 from hub.entrypoints.http import (
     account,
+    alpaca,
+    api_keys,
     auth,
+    bars,
     dashboard,
     health,
     legacy,
@@ -33,6 +36,7 @@ from hub.entrypoints.http import (
     orders,
     watchlists,
 )
+from hub.entrypoints.http.alpaca import errors as alpaca_errors
 from hub.entrypoints.http.metrics import ContainerCollector, HttpMetrics
 from hub.entrypoints.http.problems import problem, sse_problem
 from hub.entrypoints.http.routing import Operation, arithmetic_problem, to_route
@@ -47,8 +51,10 @@ _CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: 
 def operations() -> list[Operation]:
     return [
         *auth.OPERATIONS,
+        *api_keys.OPERATIONS,
         *account.OPERATIONS,
         *market_data.OPERATIONS,
+        *bars.OPERATIONS,
         *orders.OPERATIONS,
         *watchlists.OPERATIONS,
         *health.OPERATIONS,
@@ -88,6 +94,8 @@ class HubApp(Starlette):
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/v2/"):  # Alpaca's clients read Alpaca's error shape
+        return alpaca_errors.http_error(request, exc.status_code, dict(exc.headers or {}))
     detail = exc.detail
     if exc.status_code == 404:
         detail = f"no route matches {request.method} {request.url.path}"
@@ -141,6 +149,7 @@ def create_app(settings: Settings, *, with_grpc: bool = False) -> HubApp:
         Route("/sse", _Streaming("sse"), methods=["GET"]),
     ]
     routes += [to_route(op) for op in ops]
+    routes += alpaca.ROUTES  # Alpaca's contract (docs/alpaca.md), outside the operation table
     routes += [
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),

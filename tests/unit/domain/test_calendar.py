@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.domain.calendar import AlwaysOpen, ExchangeHours, day_order_expired
+from hub.domain.calendar import AlwaysOpen, ExchangeHours, day_order_expired, market_clock
 from hub.domain.instruments import Category
 from hub.domain.orders import TimeInForce, cancel
 
@@ -80,3 +80,35 @@ def test_day_orders_expire_at_the_close() -> None:
     assert not day_order_expired(day, Category.STOCK, AlwaysOpen(), close + timedelta(days=3))
     done, _ = cancel(day, NOW)
     assert not day_order_expired(done, Category.STOCK, cal, close)
+
+
+def test_sessions_skip_weekends_and_holidays() -> None:
+    cal = ExchangeHours(holidays=frozenset({date(2025, 3, 5)}))
+    found = cal.sessions(date(2025, 3, 4), date(2025, 3, 10))
+    assert [s.day for s in found] == [date(2025, 3, d) for d in (4, 6, 7, 10)]
+    assert found[0].open == ny(2025, 3, 4, 9, 30) and found[0].close == ny(2025, 3, 4, 16)
+    assert found[0].open.tzinfo is UTC
+    assert cal.sessions(date(2025, 3, 8), date(2025, 3, 9)) == []
+
+
+def test_always_open_has_a_nominal_session_every_day() -> None:
+    found = AlwaysOpen().sessions(date(2025, 3, 8), date(2025, 3, 9))  # a weekend
+    assert [(s.day, s.open, s.close) for s in found] == [
+        (date(2025, 3, d), ny(2025, 3, d, 0), ny(2025, 3, d, 23, 59)) for d in (8, 9)
+    ]
+
+
+def test_market_clock_always_names_the_next_open_and_close() -> None:
+    cal = ExchangeHours(holidays=frozenset({date(2025, 3, 10)}))
+    during = market_clock(cal, ny(2025, 3, 4, 12))
+    assert during == (ny(2025, 3, 4, 12), True, ny(2025, 3, 5, 9, 30), ny(2025, 3, 4, 16))
+    weekend = market_clock(cal, ny(2025, 3, 8, 12))  # Monday is a holiday
+    assert weekend == (ny(2025, 3, 8, 12), False, ny(2025, 3, 11, 9, 30), ny(2025, 3, 11, 16))
+    always = market_clock(AlwaysOpen(), ny(2025, 3, 8, 12))
+    assert always == (ny(2025, 3, 8, 12), True, ny(2025, 3, 9, 0), ny(2025, 3, 8, 23, 59))
+
+
+def test_market_clock_refuses_a_calendar_without_sessions() -> None:
+    every_day = frozenset(date(2025, 3, 1) + timedelta(days=n) for n in range(30))
+    with pytest.raises(ValueError, match="no session"):
+        market_clock(ExchangeHours(holidays=every_day), ny(2025, 3, 4, 12))
