@@ -88,16 +88,16 @@ async def step(
     cpu0, redis0, wall0 = time.process_time(), await redis_cpu(redis), time.perf_counter()
     feeding = asyncio.create_task(feed.run())
     await asyncio.sleep(seconds)
-    wall = time.perf_counter() - wall0
+    # Read everything at the end of the span, before stopping: the feed goes on meanwhile.
+    wall, quotes = time.perf_counter() - wall0, feed.published
+    cpu, redis_s = time.process_time() - cpu0, await redis_cpu(redis) - redis0
     while not feeding.done():  # on 3.11 a cancel inside redis-py's wait_for can be absorbed
         feeding.cancel()
         await asyncio.wait({feeding}, timeout=0.5)
-    cpu, redis_s = time.process_time() - cpu0, await redis_cpu(redis) - redis0
     if flushing is not None and recorder is not None:
         flushing.cancel()
         await asyncio.gather(flushing, return_exceptions=True)
         await recorder.aclose()
-    quotes = feed.published
     return {
         "config": config,
         "offered_per_s": rate,

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
-import random
 import statistics
 import sys
 from pathlib import Path
@@ -30,29 +28,15 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.config import REDIS_BASE
-from harness.market_server import PREFIX, REDIS_DB, SYMBOLS
+from harness.market_server import PREFIX, REDIS_DB, SYMBOLS, zipf_subscriptions
 from harness.rate_servers import RateServer, start_rate_server
 from harness.scale import parser, run
 from harness.services import delete_keys, scan_keys
 from harness.stats import percentile_at_index
 from harness.wsclient import Client, Tally, close_all, connect_many, hub_handler
 
-PER_CLIENT = 20
 P99_LIMIT_MS = 50.0
 DB_URL = f"{REDIS_BASE}/{REDIS_DB}"
-
-
-def zipf_subscriptions(n: int, seed: int) -> list[list[str]]:
-    rng = random.Random(seed)
-    weights = [1.0 / (k + 1) for k in range(len(SYMBOLS))]
-    cumulative = list(itertools.accumulate(weights))
-    result = []
-    for _ in range(n):
-        picked: set[int] = set()
-        while len(picked) < PER_CLIENT:
-            picked.add(rng.choices(range(len(SYMBOLS)), cum_weights=cumulative)[0])
-        result.append([SYMBOLS[i] for i in sorted(picked)])
-    return result
 
 
 async def clean_redis() -> int:

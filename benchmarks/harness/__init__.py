@@ -14,7 +14,10 @@
 - wsload:         the C load client (benchmarks/wsload): build and drive it
 - node:           Node.js peers installed from npm into a temp dir
 - rate_servers:   engine-only servers publishing at a rate set over stdin (fanout, fanout_scale_*)
-- market_server:  Hub's engine on the Redis broker, 200 channels (fanout_scale_market)
+- market_server:  Hub's engine on the Redis broker, 200 channels (fanout_scale_market, cluster)
+- publisher:      an open-loop publisher process with its own Engine, publish-call latency (cluster)
+- redis_targets:  a single Redis and a 3+3 Redis Cluster started for the run, their CPU (cluster)
+- cluster_report: the cluster benchmark's summary and chart
 - scale:          the fanout_scale_* scripts' flags and report
 - real_targets:   the real quote path's candidates (fanout_real_*)
 - real_runs:      the fanout_real_* scripts' flags, runs and report

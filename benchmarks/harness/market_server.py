@@ -1,13 +1,14 @@
-"""Hub on the Redis broker for the market-watch benchmark (fanout_scale_market): 200
-latest-value channels quotes:S000..S199, quotes published round robin at the rate set over stdin,
-at most PUBLISHERS publishes in flight; `stats` on stdin prints the engine's counters and the
-publisher's. Run by harness.rate_servers' main as `hub-market` (serves /ws and publishes) or
-`publisher` (publishes only, as a market-data feed would)."""
+"""Hub on the Redis broker for the market-watch benchmarks (fanout_scale_market; cluster, on
+another broker URL): 200 latest-value channels quotes:S000..S199, quotes published round robin at
+the rate set over stdin, at most PUBLISHERS publishes in flight; `stats` on stdin prints the
+engine's counters and the publisher's. Run by harness.rate_servers' main as `hub-market` (serves
+/ws and publishes) or `publisher` (publishes only, as a market-data feed would)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import time
@@ -23,13 +24,31 @@ SYMBOLS = [f"quotes:S{i:03d}" for i in range(200)]
 PUBLISHERS = 32  # concurrent publishes in flight
 
 
-def serve_market(port: int, seed: int, http: bool = True) -> None:
-    """Hub on the Redis broker; publishes at the rate set on stdin (`http=False`: publish only)."""
+def zipf_subscriptions(n: int, seed: int, per_client: int = 20) -> list[list[str]]:
+    """n clients' channels: `per_client` of SYMBOLS each, chosen with weight 1/rank (seeded);
+    every symbol when `per_client` covers them all."""
+    if per_client >= len(SYMBOLS):
+        return [list(SYMBOLS) for _ in range(n)]
+    rng = random.Random(seed)
+    weights = [1.0 / (k + 1) for k in range(len(SYMBOLS))]
+    cumulative = list(itertools.accumulate(weights))
+    result = []
+    for _ in range(n):
+        picked: set[int] = set()
+        while len(picked) < per_client:
+            picked.add(rng.choices(range(len(SYMBOLS)), cum_weights=cumulative)[0])
+        result.append([SYMBOLS[i] for i in sorted(picked)])
+    return result
+
+
+def serve_market(port: int, seed: int, http: bool = True, broker_url: str = REDIS_URL) -> None:
+    """Hub on the Redis broker (`broker_url`); publishes at the rate set on stdin (`http=False`:
+    publish only)."""
     from starlette.applications import Starlette
 
     from streaming import ChannelKind
 
-    engine = open_engine(ChannelKind.LATEST, REDIS_URL)
+    engine = open_engine(ChannelKind.LATEST, broker_url)
     published = failures = 0
 
     async def publish_loop() -> None:

@@ -226,12 +226,14 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("port", type=int)
     parser.add_argument("seed", type=int)
+    parser.add_argument("--broker", help="hub-market, publisher: the broker URL")
     args = parser.parse_args()
     raise_nofile()
     if args.name in ("hub-market", "publisher"):
-        from .market_server import serve_market
+        from .market_server import REDIS_URL, serve_market
 
-        serve_market(args.port, args.seed, http=args.name == "hub-market")
+        http = args.name == "hub-market"
+        serve_market(args.port, args.seed, http=http, broker_url=args.broker or REDIS_URL)
     else:
         {"hub": serve_hub, "socketio": serve_socketio, "starlette": serve_starlette}[args.name](
             args.port, args.seed
@@ -272,15 +274,25 @@ class RateServer:
         await terminate(self.process)
 
 
-async def start_rate_server(name: str, seed: int, node_dir: Path | None = None) -> RateServer:
-    """Start one server (`node-ws` from node_dir) and wait until it says "ready" and, unless it
-    is the HTTP-less publisher, listens."""
+async def start_rate_server(
+    name: str,
+    seed: int,
+    node_dir: Path | None = None,
+    *,
+    broker: str | None = None,
+    cpus: str | None = None,
+) -> RateServer:
+    """Start one server (`node-ws` from node_dir; `hub-market` and `publisher` on `broker`, by
+    default market_server's) and wait until it says "ready" and, unless it is the HTTP-less
+    publisher, listens. `cpus`: pinned there with taskset."""
     port = free_port()
     if name == "node-ws":
         assert node_dir is not None
         argv = ["node", str(node_dir / "server.js"), str(port), str(seed)]
     else:
         argv = bench_python("harness.rate_servers", name, str(port), str(seed))
+        argv += ["--broker", broker] if broker else []
+    argv = ["taskset", "-c", cpus, *argv] if cpus else argv
     process = await asyncio.create_subprocess_exec(
         *argv, cwd=node_dir or ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )

@@ -9,8 +9,15 @@ the store sees at most one read per key and interval however many clients ask. A
 never changes, so staleness only ever concerns the newest bar or two, which the live
 `bars:<SYMBOL>` channel brings up to date.
 
+An expired answer is refreshed, not read again: only its last two bars and what came after
+them are read (a closed bar never changes, and every bar before the newest one held was final
+when the store had the newest), so a refresh decodes a few rows instead of `limit`; measured
+in benchmarks/README.md ("Price history"). A refresh that finds more than `limit` bars (the
+answer is far behind) reads the whole answer again.
+
 Concurrent misses of one key share one read (single flight), so an expiry under load costs one
-query, not one per waiting request. Memory is bounded by the number of bars held, not of keys.
+query, not one per waiting request. Memory is bounded by the number of bars held, not of keys:
+expired answers are kept (to be refreshed) until the bound needs their room.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from hub.domain.bars import Bar, Timeframe
 
@@ -35,13 +43,16 @@ class BarSeries:
 
 
 Key = tuple[str, Timeframe, int]
-Loader = Callable[[str, Timeframe, int], Awaitable[list[Bar]]]
+# (symbol, timeframe, limit, since): without `since` the most recent `limit` bars; with it the
+# first `limit` bars from `since` on. Both ascending.
+Loader = Callable[[str, Timeframe, int, datetime | None], Awaitable[list[Bar]]]
 
 
 @dataclass
 class RecentBarStats:
     hits: int = 0
     misses: int = 0
+    refreshes: int = 0  # of the misses, those that read only the tail of an expired answer
     shared: int = 0  # misses that waited for another request's read
 
 
@@ -74,7 +85,7 @@ class RecentBars:
         task = self._loading.get(key)
         if task is None:
             self.counts.misses += 1
-            task = asyncio.ensure_future(self._fill(key))
+            task = asyncio.ensure_future(self._fill(key, entry[1] if entry else None))
             self._loading[key] = task
             task.add_done_callback(lambda done: self._done_loading(key, done))
         else:
@@ -88,12 +99,21 @@ class RecentBars:
         for key in [k for k in self._entries if k[0] in gone]:
             self._held -= len(self._entries.pop(key)[1].bars)
 
-    async def _fill(self, key: Key) -> BarSeries:
+    async def _fill(self, key: Key, stale: BarSeries | None) -> BarSeries:
         # The clock is read before the query: an answer is never held past ttl_s from the
         # moment its read began.
         expires = self._clock() + self._ttl
         symbol, timeframe, limit = key
-        series = BarSeries(symbol, timeframe, tuple(await self._load(symbol, timeframe, limit)))
+        bars: list[Bar] | None = None
+        if stale is not None and len(stale.bars) >= 2:
+            since = stale.bars[-2].t
+            tail = await self._load(symbol, timeframe, limit + 1, since)
+            if len(tail) <= limit:  # else more came since than one answer holds: read it all
+                self.counts.refreshes += 1
+                bars = [b for b in stale.bars if b.t < since] + tail
+        if bars is None:
+            bars = await self._load(symbol, timeframe, limit, None)
+        series = BarSeries(symbol, timeframe, tuple(bars[-limit:]))
         self._put(key, expires, series)
         return series
 
@@ -109,10 +129,7 @@ class RecentBars:
             return
         self._entries[key] = (expires, series)
         self._held += len(series.bars)
-        now = self._clock()
-        # Oldest first: the expired, then whatever the bound needs.
-        while self._entries:
-            first = next(iter(self._entries))
-            if self._entries[first][0] > now and self._held <= self._max_bars:
-                break
-            self._held -= len(self._entries.pop(first)[1].bars)
+        # Least recently filled first, as far as the bound needs (expired answers stay: the
+        # next request refreshes them for the price of a few rows).
+        while self._held > self._max_bars:
+            self._held -= len(self._entries.pop(next(iter(self._entries)))[1].bars)

@@ -182,8 +182,10 @@ class MarketDataService:
         found = await self._bar_store().query(symbol, timeframe, start=start, end=end, limit=limit)
         return BarSeries(symbol, timeframe, tuple(found))
 
-    async def _recent_bars(self, symbol: str, timeframe: Timeframe, limit: int) -> list[Bar]:
-        return await self._bar_store().query(symbol, timeframe, limit=limit)
+    async def _recent_bars(
+        self, symbol: str, timeframe: Timeframe, limit: int, since: datetime | None
+    ) -> list[Bar]:
+        return await self._bar_store().query(symbol, timeframe, start=since, limit=limit)
 
     def _bar_store(self) -> BarStore:
         if self._bars is None:

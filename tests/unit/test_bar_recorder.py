@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -98,14 +99,18 @@ class Loads:
         self.calls = 0
         self.gate: asyncio.Event | None = None
         self.fail = False
+        self.since: list[datetime | None] = []  # what each read started from
 
-    async def __call__(self, symbol: str, timeframe: Timeframe, limit: int) -> list[Bar]:
+    async def __call__(
+        self, symbol: str, timeframe: Timeframe, limit: int, since: datetime | None
+    ) -> list[Bar]:
         self.calls += 1
+        self.since.append(since)
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
             raise ConnectionError("down")
-        return await self.store.query(symbol, timeframe, limit=limit)
+        return await self.store.query(symbol, timeframe, start=since, limit=limit)
 
 
 class Ticks:
@@ -176,3 +181,30 @@ async def test_forget_and_the_bound_on_bars_held() -> None:
     await cache.get("AAPL", Timeframe.MINUTE, 5)  # 15 bars > 12: the oldest entry goes
     assert await cache.get("AAPL", Timeframe.MINUTE, 10) is not second
     assert loads.calls == 4
+
+
+async def test_an_expired_answer_is_refreshed_from_its_last_two_bars() -> None:
+    loads, clock = Loads(await filled(10)), Ticks()
+    cache = RecentBars(loads, ttl_s=1.0, clock=clock)
+    first = await cache.get("AAPL", Timeframe.MINUTE, 5)
+    assert loads.since == [None]  # the first read: the whole answer
+    # The feed rewrites the forming bar (minute 9) and starts minute 10.
+    await loads.store.upsert([make(9, "190.00", n=2), make(10, "190.10")])
+    clock.now += 1.1
+    second = await cache.get("AAPL", Timeframe.MINUTE, 5)
+    assert loads.since[-1] == make(8).t  # only minutes 8.. were read again
+    assert cache.counts.refreshes == 1
+    assert second.bars == tuple(await loads.store.query("AAPL", Timeframe.MINUTE, limit=5))
+    assert second.bars[-2].c == Decimal("190.00") and first.bars[-1].c != second.bars[-2].c
+
+
+async def test_a_refresh_far_behind_reads_the_whole_answer() -> None:
+    loads, clock = Loads(await filled(10)), Ticks()
+    cache = RecentBars(loads, ttl_s=1.0, clock=clock)
+    await cache.get("AAPL", Timeframe.MINUTE, 3)
+    await loads.store.upsert([make(m) for m in range(10, 20)])  # more than one answer holds
+    clock.now += 1.1
+    latest = await cache.get("AAPL", Timeframe.MINUTE, 3)
+    assert loads.since[1] == make(8).t and loads.since[2] is None  # tried the tail, then all
+    assert [b.t for b in latest.bars] == [make(m).t for m in (17, 18, 19)]
+    assert cache.counts.refreshes == 0
