@@ -198,34 +198,16 @@ class BarView(msgspec.Struct, kw_only=True):
         return cls(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n, vw=vwap(b))
 
 
-class LiveBarView(msgspec.Struct, kw_only=True):
+class LiveBarView(BarView, kw_only=True):
     """The forming bar on its `bars:<SYMBOL>` channel: a BarView with its symbol and timeframe."""
 
     symbol: str
     timeframe: str
-    t: datetime
-    o: Decimal
-    h: Decimal
-    l: Decimal  # noqa: E741 (the wire name)
-    c: Decimal
-    v: Decimal
-    n: int
-    vw: Decimal
 
     @classmethod
     def of(cls, b: Bar) -> LiveBarView:
-        return cls(
-            symbol=b.symbol,
-            timeframe=b.timeframe.value,
-            t=b.t,
-            o=b.o,
-            h=b.h,
-            l=b.l,
-            c=b.c,
-            v=b.v,
-            n=b.n,
-            vw=vwap(b),
-        )
+        fields = msgspec.structs.asdict(BarView.of(b))
+        return cls(**fields, symbol=b.symbol, timeframe=b.timeframe.value)
 
 
 def vwap(b: Bar) -> Decimal:

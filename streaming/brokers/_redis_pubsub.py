@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from streaming.brokers.base import OnResubscribed
+from streaming.brokers.base import OnResubscribed, all_active, wait_all_active
 
 log = logging.getLogger("streaming.redis")
 
@@ -97,18 +97,10 @@ class PubSubLink:
         self._dirty.set()
 
     def active(self, channels: Sequence[str]) -> bool:
-        wanted = self._wanted
-        for channel in channels:
-            event = wanted.get(channel)
-            if event is not None and not event.is_set():
-                return False
-        return True
+        return all_active(self._wanted, channels)
 
     async def wait_active(self, channels: Sequence[str]) -> None:
-        for channel in channels:
-            event = self._wanted.get(channel)
-            if event is not None:
-                await event.wait()
+        await wait_all_active(self._wanted, channels)
 
     async def _run(self) -> None:
         backoff = 0.05

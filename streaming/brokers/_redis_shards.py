@@ -30,7 +30,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from streaming.brokers._redis_shard import ShardLink, hash_tag
-from streaming.brokers.base import OnResubscribed
+from streaming.brokers.base import OnResubscribed, all_active, wait_all_active
 
 log = logging.getLogger("streaming.redis")
 
@@ -106,18 +106,10 @@ class ShardedLink:
             link.unwant(channel)
 
     def active(self, channels: Sequence[str]) -> bool:
-        events = self._events
-        for channel in channels:
-            event = events.get(channel)
-            if event is not None and not event.is_set():
-                return False
-        return True
+        return all_active(self._events, channels)
 
     async def wait_active(self, channels: Sequence[str]) -> None:
-        for channel in channels:
-            event = self._events.get(channel)
-            if event is not None:
-                await event.wait()
+        await wait_all_active(self._events, channels)
 
     def _owner(self, channel: str) -> ClusterNode | None:
         try:

@@ -3,7 +3,8 @@ state it hands back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,3 +90,20 @@ class Broker(Protocol):
     async def snapshots(self, requests: Sequence[SnapshotRequest]) -> list[Snapshot]:
         """Read the state of several channels (one round trip where possible)."""
         ...
+
+
+def all_active(events: Mapping[str, asyncio.Event], channels: Sequence[str]) -> bool:
+    """Whether upstream delivery is established for every channel that has a pending event
+    (a channel without one is not wanted here)."""
+    for channel in channels:
+        event = events.get(channel)
+        if event is not None and not event.is_set():
+            return False
+    return True
+
+
+async def wait_all_active(events: Mapping[str, asyncio.Event], channels: Sequence[str]) -> None:
+    for channel in channels:
+        event = events.get(channel)
+        if event is not None:
+            await event.wait()
