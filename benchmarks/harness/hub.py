@@ -106,6 +106,10 @@ async def feed(
         **env,
         "HUB_FEED_QPS": str(max(1, round(quotes_per_s))),
         "HUB_FEED_SEED": "7",
+        # The bar history's first-start backfill (seconds of CPU, then a bulk insert) would
+        # overlap the first steps: these feeds measure fan-out, not a feed's first start.
+        "HUB_BACKFILL_MINUTE_DAYS": "0",
+        "HUB_BACKFILL_DAILY_DAYS": "0",
     }
     argv = ["taskset", "-c", cpus, *hub_argv("feed")]
     proc = spawn("feed", argv, {k: v for k, v in full.items() if k.startswith("HUB_")}, logdir)
