@@ -4,7 +4,11 @@ wheel without a second copy of the folder in the tree. Everything else is in pyp
 
 from setuptools import find_packages, setup
 
+# Its two folders are listed as (data-only) packages too: setuptools warns about importable
+# folders that are shipped but not listed.
+SQL = ["hub.sql", "hub.sql.migrations", "hub.sql.seed"]
+
 setup(
-    packages=[*find_packages(include=["hub*", "streaming*"]), "hub.sql"],
+    packages=[*find_packages(include=["hub*", "streaming*"]), *SQL],
     package_dir={"hub.sql": "sql"},
 )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,9 +29,17 @@ def test_a_checkout_reads_the_top_level_folder() -> None:
 
 
 def test_the_wheel_carries_migrations_and_seed_data(tmp_path: Path) -> None:
-    # No build isolation: the installed setuptools builds it, nothing is downloaded.
+    # From a copy of what the wheel is built from: a checkout's own build/ folder (left by an
+    # earlier build) must not leak stale files into what is checked. No build isolation: the
+    # installed setuptools builds it, nothing is downloaded.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("hub", "streaming", "sql"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*cmd, "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)
+    subprocess.run([*cmd, "-w", str(tmp_path), str(source)], check=True, timeout=300)
     (wheel,) = tmp_path.glob("hub-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     packaged = {n.removeprefix("hub/sql/") for n in names if n.startswith("hub/sql/")}

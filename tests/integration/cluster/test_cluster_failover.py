@@ -88,6 +88,20 @@ async def role(port: int) -> bytes:
         return answer
 
 
+def _offset(port: int) -> int:
+    info = cli(port, "INFO", "replication")
+    field = next(line for line in info.splitlines() if line.startswith("master_repl_offset:"))
+    return int(field.split(":")[1])
+
+
+async def caught_up(replica: int, master: int) -> None:
+    """Until the replica has everything the master had when this was called."""
+    wanted = _offset(master)
+    async with asyncio.timeout(10):
+        while _offset(replica) < wanted:  # noqa: ASYNC110 - another process's counter
+            await asyncio.sleep(0.05)
+
+
 def replica_of(cluster: LocalCluster, master: int) -> int:
     info = cli(master, "INFO", "replication")
     line = next(line for line in info.splitlines() if line.startswith("slave0:"))
@@ -187,6 +201,9 @@ async def test_writes_lost_in_a_failover_end_the_subscription_instead_of_being_s
             await c.subscribe(CHANNEL)
             for n in range(5):
                 await publisher.publish(CHANNEL, "event", {"n": n})
+            # On a cluster just started the broker may not know the replica yet (no replica
+            # WAIT then): let the replica catch up, so that exactly 6 and 7 are what it lacks.
+            await caught_up(replica, master)
             redis_cluster.pause(replica)
             try:
                 cli(master, "CLIENT", "KILL", "TYPE", "replica")
