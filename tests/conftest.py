@@ -47,6 +47,27 @@ def require_service(name: str, url: str) -> str:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def redis_keys_created_are_deleted() -> Iterator[None]:
+    """Every key the run creates in the tests' Redis database is deleted at its end: the
+    `hub serve` processes of the e2e tests write quote, channel and rate-limit keys without a
+    prefix. Keys that were there before the run are kept."""
+    if not _reachable(REDIS_URL):
+        yield
+        return
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        before = set(client.scan_iter(count=1000))
+        yield
+        created = list(set(client.scan_iter(count=1000)) - before)
+        for start in range(0, len(created), 500):
+            client.delete(*created[start : start + 500])
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     return require_service("PostgreSQL", POSTGRES_URL)
