@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -195,7 +195,7 @@ class BarView(msgspec.Struct, kw_only=True):
 
     @classmethod
     def of(cls, b: Bar) -> BarView:
-        return cls(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n, vw=vwap(b))
+        return cls(**_bar_fields(b))
 
 
 class LiveBarView(BarView, kw_only=True):
@@ -206,8 +206,12 @@ class LiveBarView(BarView, kw_only=True):
 
     @classmethod
     def of(cls, b: Bar) -> LiveBarView:
-        fields = msgspec.structs.asdict(BarView.of(b))
-        return cls(**fields, symbol=b.symbol, timeframe=b.timeframe.value)
+        # Once per quote in the feed: the fields straight from the bar, no BarView in between.
+        return cls(**_bar_fields(b), symbol=b.symbol, timeframe=b.timeframe.value)
+
+
+def _bar_fields(b: Bar) -> dict[str, Any]:
+    return {"t": b.t, "o": b.o, "h": b.h, "l": b.l, "c": b.c, "v": b.v, "n": b.n, "vw": vwap(b)}
 
 
 def vwap(b: Bar) -> Decimal:
